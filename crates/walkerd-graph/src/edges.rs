@@ -29,6 +29,9 @@ use crate::error::{is_duplicate_key, ConflictKind, DriverResultExt, Result, Stor
 use crate::model::{Edge, EdgeId, EdgeKind, NodeId, NodeKind, Version};
 use crate::store::{corrupt, Store};
 
+/// Buckets read per query when paging.
+const PAGE_WINDOW: i64 = 2;
+
 /// Names one edge set.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct SetKey {
@@ -204,37 +207,54 @@ impl Store {
             edge_kind: edge_kind.clone(),
             target_kind: target_kind.clone(),
         };
-        let mut filter = key.filter();
-        filter.insert("seq", doc! { "$gte": cursor.map_or(0, |c| c.seq) });
-        let mut buckets = self
+        // The head carries the highest seq; without a head the set is empty.
+        let head = self
             .edges()
-            .find(filter)
-            .sort(doc! { "node": 1, "ek": 1, "tk": 1, "seq": 1 })
-            .batch_size(2)
+            .find_one(doc! { "_id": key.head_id() })
+            .projection(doc! { "seq": 1 })
             .await
             .ctx("paging edges")?;
+        let Some(head) = head else {
+            return Ok(EdgePage { edges: Vec::new(), next: None });
+        };
+        let last = head.get_i64("seq").map_err(|_| corrupt("bucket", "seq"))?;
 
         // Each edge is kept with its bucket's seq, which the next page's cursor needs.
         let mut page: Vec<(i64, Edge)> = Vec::new();
-        while let Some(bucket) = buckets.try_next().await.ctx("paging edges")? {
-            let seq = bucket.get_i64("seq").map_err(|_| corrupt("bucket", "seq"))?;
-            let mut entries = entries_of(&bucket)?
-                .map(|e| edge_from_entry(&key, e))
-                .collect::<Result<Vec<_>>>()?;
-            entries.sort_by(|a, b| a.id.cmp(&b.id));
-            if let Some(c) = cursor.filter(|c| c.seq == seq) {
-                entries.retain(|e| e.id > c.after);
-            }
-            for edge in entries {
-                if page.len() == limit.max(1) {
-                    let (seq, last) = page.last().expect("limit is at least one");
-                    let next = Some(PageCursor { seq: *seq, after: last.id.clone() });
-                    return Ok(EdgePage {
-                        edges: page.into_iter().map(|(_, e)| e).collect(),
-                        next,
-                    });
+        let mut from = cursor.map_or(0, |c| c.seq);
+        while from <= last {
+            // A bounded seq window, not an open range with a limit: some servers read the whole
+            // range before applying the limit.
+            let mut filter = key.filter();
+            filter.insert("seq", doc! { "$gte": from, "$lt": from + PAGE_WINDOW });
+            from += PAGE_WINDOW;
+            let buckets: Vec<Document> = self
+                .edges()
+                .find(filter)
+                .sort(doc! { "node": 1, "ek": 1, "tk": 1, "seq": 1 })
+                .await
+                .ctx("paging edges")?
+                .try_collect()
+                .await
+                .ctx("paging edges")?;
+            for bucket in buckets {
+                let seq = bucket.get_i64("seq").map_err(|_| corrupt("bucket", "seq"))?;
+                let mut entries = entries_of(&bucket)?
+                    .map(|e| edge_from_entry(&key, e))
+                    .collect::<Result<Vec<_>>>()?;
+                entries.sort_by(|a, b| a.id.cmp(&b.id));
+                if let Some(c) = cursor.filter(|c| c.seq == seq) {
+                    entries.retain(|e| e.id > c.after);
                 }
-                page.push((seq, edge));
+                for edge in entries {
+                    if page.len() == limit.max(1) {
+                        let (seq, last) = page.last().expect("limit is at least one");
+                        let next = Some(PageCursor { seq: *seq, after: last.id.clone() });
+                        let edges = page.into_iter().map(|(_, e)| e).collect();
+                        return Ok(EdgePage { edges, next });
+                    }
+                    page.push((seq, edge));
+                }
             }
         }
         Ok(EdgePage { edges: page.into_iter().map(|(_, e)| e).collect(), next: None })
@@ -292,7 +312,9 @@ impl Store {
         self.finish_transaction(&mut session, outcome).await
     }
 
-    /// Adds edges to one set inside `session`'s transaction, sealing the head when it is full.
+    /// Adds edges to one set inside `session`'s transaction, sealing the head whenever it is
+    /// full. The head is read afresh before each step: inside the transaction that read sees
+    /// this transaction's own writes.
     pub(crate) async fn add_to_set_in(
         &self,
         session: &mut ClientSession,
@@ -302,63 +324,56 @@ impl Store {
         expect: Option<Version>,
     ) -> Result<()> {
         let capacity = self.bucket_capacity();
-        let head = self
-            .edges()
-            .find_one(doc! { "_id": key.head_id() })
-            .session(&mut *session)
-            .await
-            .ctx("reading an edge head")?;
-        let current = head.as_ref().and_then(|h| h.get_i64("v").ok()).unwrap_or(0);
-        if expect.is_some_and(|v| v.0 != current) {
-            return Err(StoreError::Conflict(ConflictKind::StaleEdgeSet));
-        }
-
-        let Some(mut head) = head else {
-            let (first, rest) = entries.split_at(entries.len().min(capacity));
-            self.faults().before_write()?;
-            self.edges()
-                .insert_one(new_head(key, root, first))
+        let mut remaining = entries;
+        let mut first_look = true;
+        while !remaining.is_empty() {
+            let head = self
+                .edges()
+                .find_one(doc! { "_id": key.head_id() })
                 .session(&mut *session)
                 .await
-                .map_err(head_insert_error)?;
-            if rest.is_empty() {
-                return Ok(());
+                .ctx("reading an edge head")?;
+            let version = head.as_ref().map_or(Ok(0), |h| h.get_i64("v"));
+            let version = version.map_err(|_| corrupt("bucket", "v"))?;
+            if first_look && expect.is_some_and(|v| v.0 != version) {
+                return Err(StoreError::Conflict(ConflictKind::StaleEdgeSet));
             }
-            return Box::pin(self.add_to_set_in(session, key, root, rest, None)).await;
-        };
+            first_look = false;
 
-        let mut remaining = entries;
-        while !remaining.is_empty() {
+            let Some(head) = head else {
+                let (now, later) = remaining.split_at(remaining.len().min(capacity));
+                self.faults().before_write()?;
+                self.edges()
+                    .insert_one(new_head(key, root, now))
+                    .session(&mut *session)
+                    .await
+                    .map_err(head_insert_error)?;
+                remaining = later;
+                continue;
+            };
             let used = head.get_i32("n").map_err(|_| corrupt("bucket", "n"))? as usize;
             let take = remaining.len().min(capacity.saturating_sub(used));
             if take == 0 {
-                head = self.seal(session, key, head).await?;
+                self.seal(session, key, &head).await?;
                 continue;
             }
             let (now, later) = remaining.split_at(take);
-            let version = head.get_i64("v").map_err(|_| corrupt("bucket", "v"))?;
             self.faults().before_write()?;
-            let update = push_update(now.to_vec(), take as i64);
             self.edges()
-                .update_one(doc! { "_id": key.head_id(), "v": version }, update)
+                .update_one(
+                    doc! { "_id": key.head_id(), "v": version },
+                    push_update(now.to_vec(), take as i64),
+                )
                 .session(&mut *session)
                 .await
                 .ctx("adding an edge")?;
-            head.insert("n", (used + take) as i32);
-            head.insert("v", version + 1);
             remaining = later;
         }
         Ok(())
     }
 
-    /// Moves a full head's entries to a sealed bucket and empties the head. Returns the head as
-    /// it now is.
-    async fn seal(
-        &self,
-        session: &mut ClientSession,
-        key: &SetKey,
-        head: Document,
-    ) -> Result<Document> {
+    /// Moves a full head's entries to a sealed bucket and empties the head.
+    async fn seal(&self, session: &mut ClientSession, key: &SetKey, head: &Document) -> Result<()> {
         let seq = head.get_i64("seq").map_err(|_| corrupt("bucket", "seq"))?;
         let version = head.get_i64("v").map_err(|_| corrupt("bucket", "v"))?;
         let entries = head.get_array("entries").map_err(|_| corrupt("bucket", "entries"))?;
@@ -383,13 +398,7 @@ impl Store {
             .session(&mut *session)
             .await
             .ctx("sealing a bucket")?;
-
-        let mut head = head;
-        head.insert("entries", Bson::Array(Vec::new()));
-        head.insert("n", 0);
-        head.insert("seq", seq + 1);
-        head.insert("v", version + 1);
-        Ok(head)
+        Ok(())
     }
 
     /// Removes one edge from its set inside `session`'s transaction and bumps the set version.
