@@ -119,6 +119,22 @@ impl Store {
         Ok(id)
     }
 
+    /// Deletes a root that was never handed out (its registration failed). It must have no
+    /// edges; a root that does is left alone.
+    pub async fn discard_unused_root(&self, root: &NodeId) -> Result<()> {
+        let has_edges = self
+            .edges()
+            .find_one(doc! { "node": root.as_str() })
+            .await
+            .ctx("checking a root")?
+            .is_some();
+        if !has_edges {
+            let filter = doc! { "_id": root.as_str(), "root": root.as_str() };
+            self.nodes().delete_one(filter).await.ctx("discarding a root")?;
+        }
+        Ok(())
+    }
+
     /// Starts a unit of work on the graph of `root`. Prefer [`Store::run`], which replays.
     pub fn begin(&self, root: &NodeId) -> UnitOfWork {
         UnitOfWork::new(self.clone(), root.clone())

@@ -1,0 +1,28 @@
+//! The `walkerd` binary: the server with the demo walkers.
+
+use std::process::ExitCode;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let mut walkers = walkerd_server::Registry::new();
+    walkerd_server::demo::register(&mut walkers);
+    match walkerd_server::serve(walkers).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Logging may not be set up yet (bad settings), so say it plainly on stderr.
+            eprintln!("walkerd: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,300 @@
+//! Typed settings, read once at startup.
+//!
+//! Each setting comes from, in order of precedence: a command-line flag, its environment variable
+//! (`WALKERD_*`, and `MONGODB_URI`), the optional TOML file named by `WALKERD_CONFIG` (keys are
+//! the flag names with `_`, such as `jwt_expiry_secs`), and a built-in default. Every value is
+//! checked here, and an invalid one stops startup with a message naming the setting, so a bad
+//! deployment fails at once instead of on the first request.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use thiserror::Error;
+use walkerd_graph::{ReplaySettings, StoreSettings};
+use walkerd_runtime::Limits;
+
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("cannot read the configuration file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid { name, reason: reason.into() }
+}
+
+/// walkerd: runs walkers over per-user graphs stored in MongoDB.
+///
+/// Every option can also be given by the environment variable shown, or in the TOML file named
+/// by WALKERD_CONFIG. Without MONGODB_URI, walkerd starts its embedded database (secantusd-rs)
+/// with data under WALKERD_DATA_DIR.
+#[derive(Debug, Default, Parser, Deserialize)]
+#[command(name = "walkerd", version, about, long_about)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// TOML file with settings; flags and environment variables take precedence over it.
+    #[arg(long, env = "WALKERD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to listen on [default: 127.0.0.1:8000].
+    #[arg(long, env = "WALKERD_BIND")]
+    pub bind: Option<String>,
+
+    /// MongoDB connection string of a replica set. Unset: use the embedded database.
+    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
+    pub mongodb_uri: Option<String>,
+
+    /// Database name [default: walkerd].
+    #[arg(long, env = "WALKERD_DB_NAME")]
+    pub db_name: Option<String>,
+
+    /// Secret that signs tokens (HS256), at least 32 bytes. Required with MONGODB_URI.
+    #[arg(long, env = "WALKERD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Token lifetime in seconds [default: 604800, 7 days].
+    #[arg(long, env = "WALKERD_JWT_EXPIRY_SECS")]
+    pub jwt_expiry_secs: Option<u64>,
+
+    /// Directory for the embedded database and the development secret [default: ./data].
+    #[arg(long, env = "WALKERD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The embedded database binary [default: secantusd-rs on PATH or in ~/.cargo/bin].
+    #[arg(long, env = "WALKERD_EMBEDDED_DB_BIN")]
+    pub embedded_db_bin: Option<PathBuf>,
+
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(long, env = "WALKERD_BODY_LIMIT_BYTES")]
+    pub body_limit_bytes: Option<usize>,
+
+    /// Time after which a conflicting walker stops replaying, in ms [default: 10000].
+    #[arg(long, env = "WALKERD_REPLAY_DEADLINE_MS")]
+    pub replay_deadline_ms: Option<u64>,
+
+    /// Most attempts of one walker run, the first included [default: 200].
+    #[arg(long, env = "WALKERD_REPLAY_MAX_ATTEMPTS")]
+    pub replay_max_attempts: Option<u32>,
+
+    /// Most node visits in one walk [default: 10000].
+    #[arg(long, env = "WALKERD_MAX_VISITS")]
+    pub max_visits: Option<usize>,
+
+    /// Longest one walk may take, replays included, in ms [default: 30000].
+    #[arg(long, env = "WALKERD_WALK_TIME_LIMIT_MS")]
+    pub walk_time_limit_ms: Option<u64>,
+
+    /// HTTP worker threads [default: the number of CPUs].
+    #[arg(long, env = "WALKERD_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// A MongoDB deployment given by `MONGODB_URI`.
+    External { uri: SecretString },
+    /// The embedded `secantusd-rs`, started as a child process.
+    Embedded { data_dir: PathBuf, binary: Option<PathBuf> },
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database: Database,
+    pub db_name: String,
+    /// `None` only with the embedded database: a development secret is then generated.
+    pub jwt_secret: Option<SecretString>,
+    pub jwt_expiry: Duration,
+    pub body_limit_bytes: usize,
+    pub store: StoreSettings,
+    pub limits: Limits,
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    /// Reads flags and environment, then the optional file, and validates the result.
+    pub fn load() -> Result<Settings, SettingsError> {
+        let mut options = Options::parse();
+        if let Some(path) = options.config.clone() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| SettingsError::File { path: path.clone(), reason: e.to_string() })?;
+            let file: Options = toml::from_str(&text)
+                .map_err(|e| SettingsError::File { path: path.clone(), reason: e.to_string() })?;
+            options = options.or(file);
+        }
+        Settings::from_options(options)
+    }
+
+    /// Settings for a test: the given database, port 0, a fixed secret.
+    pub fn for_tests(uri: &str, db_name: &str) -> Settings {
+        let options = Options {
+            bind: Some("127.0.0.1:0".into()),
+            mongodb_uri: Some(uri.into()),
+            db_name: Some(db_name.into()),
+            jwt_secret: Some("test-secret-that-is-at-least-32-bytes-long".into()),
+            workers: Some(2),
+            ..Options::default()
+        };
+        Settings::from_options(options).expect("test settings are valid")
+    }
+
+    pub fn from_options(o: Options) -> Result<Settings, SettingsError> {
+        let bind = o.bind.as_deref().unwrap_or("127.0.0.1:8000");
+        let bind = bind.parse().map_err(|e| invalid("WALKERD_BIND", format!("{bind:?}: {e}")))?;
+
+        let database = match o.mongodb_uri.filter(|u| !u.trim().is_empty()) {
+            Some(uri) if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
+                Database::External { uri: uri.into() }
+            }
+            Some(_) => {
+                return Err(invalid("MONGODB_URI", "must start with mongodb:// or mongodb+srv://"))
+            }
+            None => Database::Embedded {
+                data_dir: o.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
+                binary: o.embedded_db_bin,
+            },
+        };
+
+        let db_name = o.db_name.unwrap_or_else(|| "walkerd".into());
+        let db_name_ok = !db_name.is_empty()
+            && db_name.len() <= 63
+            && db_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !db_name_ok {
+            return Err(invalid("WALKERD_DB_NAME", "1 to 63 letters, digits, `_` or `-`"));
+        }
+
+        let jwt_secret: Option<SecretString> = o.jwt_secret.map(Into::into);
+        match (&jwt_secret, &database) {
+            (Some(s), _) if s.expose_secret().len() < 32 => {
+                return Err(invalid("WALKERD_JWT_SECRET", "must be at least 32 bytes"))
+            }
+            (None, Database::External { .. }) => {
+                return Err(invalid("WALKERD_JWT_SECRET", "is required when MONGODB_URI is set"))
+            }
+            _ => {}
+        }
+
+        let jwt_expiry = positive("WALKERD_JWT_EXPIRY_SECS", o.jwt_expiry_secs, 7 * 24 * 3600)?;
+        let body_limit_bytes = positive("WALKERD_BODY_LIMIT_BYTES", o.body_limit_bytes, 1 << 20)?;
+        let deadline = positive("WALKERD_REPLAY_DEADLINE_MS", o.replay_deadline_ms, 10_000)?;
+        let attempts = positive("WALKERD_REPLAY_MAX_ATTEMPTS", o.replay_max_attempts, 200)?;
+        let max_visits = positive("WALKERD_MAX_VISITS", o.max_visits, 10_000)?;
+        let walk_ms = positive("WALKERD_WALK_TIME_LIMIT_MS", o.walk_time_limit_ms, 30_000)?;
+        if let Some(0) = o.workers {
+            return Err(invalid("WALKERD_WORKERS", "must be at least 1"));
+        }
+
+        let replay = ReplaySettings {
+            deadline: Duration::from_millis(deadline),
+            max_attempts: attempts,
+            ..ReplaySettings::default()
+        };
+        Ok(Settings {
+            bind,
+            database,
+            db_name,
+            jwt_secret,
+            jwt_expiry: Duration::from_secs(jwt_expiry),
+            body_limit_bytes,
+            store: StoreSettings { replay, ..StoreSettings::default() },
+            limits: Limits { max_visits, time_limit: Duration::from_millis(walk_ms) },
+            workers: o.workers,
+        })
+    }
+}
+
+fn positive<T: PartialOrd + Default>(
+    name: &'static str,
+    value: Option<T>,
+    default: T,
+) -> Result<T, SettingsError> {
+    let value = value.unwrap_or(default);
+    if value <= T::default() {
+        return Err(invalid(name, "must be greater than zero"));
+    }
+    Ok(value)
+}
+
+impl Options {
+    /// Each setting from `self`, or else from `file`.
+    fn or(self, file: Options) -> Options {
+        Options {
+            config: self.config,
+            bind: self.bind.or(file.bind),
+            mongodb_uri: self.mongodb_uri.or(file.mongodb_uri),
+            db_name: self.db_name.or(file.db_name),
+            jwt_secret: self.jwt_secret.or(file.jwt_secret),
+            jwt_expiry_secs: self.jwt_expiry_secs.or(file.jwt_expiry_secs),
+            data_dir: self.data_dir.or(file.data_dir),
+            embedded_db_bin: self.embedded_db_bin.or(file.embedded_db_bin),
+            body_limit_bytes: self.body_limit_bytes.or(file.body_limit_bytes),
+            replay_deadline_ms: self.replay_deadline_ms.or(file.replay_deadline_ms),
+            replay_max_attempts: self.replay_max_attempts.or(file.replay_max_attempts),
+            max_visits: self.max_visits.or(file.max_visits),
+            walk_time_limit_ms: self.walk_time_limit_ms.or(file.walk_time_limit_ms),
+            workers: self.workers.or(file.workers),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options {
+            mongodb_uri: Some("mongodb://db:27017".into()),
+            jwt_secret: Some("x".repeat(32)),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let settings = Settings::from_options(options()).unwrap();
+        assert_eq!(settings.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(settings.db_name, "walkerd");
+        assert_eq!(settings.body_limit_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn an_invalid_setting_is_named() {
+        let cases = [
+            (Options { bind: Some("nowhere".into()), ..options() }, "WALKERD_BIND"),
+            (Options { jwt_secret: Some("short".into()), ..options() }, "WALKERD_JWT_SECRET"),
+            (Options { jwt_secret: None, ..options() }, "WALKERD_JWT_SECRET"),
+            (Options { mongodb_uri: Some("http://x".into()), ..options() }, "MONGODB_URI"),
+            (Options { body_limit_bytes: Some(0), ..options() }, "WALKERD_BODY_LIMIT_BYTES"),
+            (Options { db_name: Some("a b".into()), ..options() }, "WALKERD_DB_NAME"),
+        ];
+        for (options, name) in cases {
+            let err = Settings::from_options(options).unwrap_err().to_string();
+            assert!(err.contains(name), "{err:?} does not name {name}");
+        }
+    }
+
+    #[test]
+    fn the_embedded_database_needs_no_secret() {
+        let settings = Settings::from_options(Options::default()).unwrap();
+        assert!(matches!(settings.database, Database::Embedded { .. }));
+        assert!(settings.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn flags_and_environment_win_over_the_file() {
+        let file: Options =
+            toml::from_str("bind = \"0.0.0.0:9000\"\ndb_name = \"fromfile\"").unwrap();
+        let merged = Options { db_name: Some("fromenv".into()), ..Options::default() }.or(file);
+        assert_eq!(merged.bind.as_deref(), Some("0.0.0.0:9000"));
+        assert_eq!(merged.db_name.as_deref(), Some("fromenv"));
+    }
+}

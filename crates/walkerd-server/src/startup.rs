@@ -1,0 +1,209 @@
+//! Building the application from settings: database, indexes, secret, routes, listener.
+//!
+//! [`Application::build`] does everything that can fail before the first request, binds the
+//! configured address (port 0 picks a free one, which tests use) and reports the real port.
+//! Nothing is kept between requests apart from what the settings decide, so any number of
+//! replicas can serve any user.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use mongodb::options::ClientOptions;
+use secrecy::{ExposeSecret, SecretString};
+use thiserror::Error;
+use tracing_actix_web::TracingLogger;
+use walkerd_graph::{Store, StoreError};
+use walkerd_runtime::Registry;
+
+use crate::api::ApiError;
+use crate::auth::Tokens;
+use crate::embedded_db::{EmbeddedDb, EmbeddedDbError};
+use crate::routes::{health, user, walker};
+use crate::settings::{Database, Settings, SettingsError};
+use crate::users::Users;
+
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    EmbeddedDb(#[from] EmbeddedDbError),
+    #[error("cannot prepare the database")]
+    Store(#[from] StoreError),
+    #[error("cannot prepare the database: {0}")]
+    Users(ApiError),
+    #[error("cannot listen on {address}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot keep the development secret in {path}")]
+    Secret {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What every request handler shares.
+pub struct AppState {
+    pub store: Store,
+    pub users: Users,
+    pub tokens: Tokens,
+    pub walkers: Registry,
+    pub settings: Settings,
+    /// Set when the server is shutting down: readiness then answers 503.
+    pub draining: AtomicBool,
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    embedded: Option<EmbeddedDb>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, walkers: Registry) -> Result<Application, StartupError> {
+        let (uri, embedded) = match &settings.database {
+            Database::External { uri } => (uri.clone(), None),
+            Database::Embedded { data_dir, binary } => {
+                let db = EmbeddedDb::start(data_dir, binary.as_deref()).await?;
+                (SecretString::from(db.uri().to_owned()), Some(db))
+            }
+        };
+        match &embedded {
+            Some(db) => tracing::info!(uri = db.uri(), "using the embedded database"),
+            None => tracing::info!(db = %settings.db_name, "using the database from MONGODB_URI"),
+        }
+
+        let store = connect(&uri, &settings).await?;
+        let users = Users::new(&store);
+        prepare_database(&store, &users).await?;
+        let secret = match (&settings.jwt_secret, &settings.database) {
+            (Some(secret), _) => secret.clone(),
+            (None, Database::Embedded { data_dir, .. }) => development_secret(data_dir)?,
+            (None, Database::External { .. }) => unreachable!("settings require a secret"),
+        };
+
+        let state = web::Data::new(AppState {
+            tokens: Tokens::new(&secret, settings.jwt_expiry),
+            store,
+            users,
+            walkers,
+            settings: settings.clone(),
+            draining: AtomicBool::new(false),
+        });
+        let listener = TcpListener::bind(settings.bind)
+            .map_err(|source| StartupError::Bind { address: settings.bind.to_string(), source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address: settings.bind.to_string(), source })?;
+        let server = http_server(state, listener, settings.workers)?;
+        tracing::info!(address = %port, "walkerd listening");
+        Ok(Application { port: port.port(), server, embedded })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server is stopped (SIGINT or SIGTERM), then stops the embedded database.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        if let Some(db) = self.embedded {
+            db.stop().await;
+        }
+        served
+    }
+}
+
+fn http_server(
+    state: web::Data<AppState>,
+    listener: TcpListener,
+    workers: Option<usize>,
+) -> Result<Server, StartupError> {
+    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(TracingLogger::default())
+            .app_data(state.clone())
+            .service(health::healthz)
+            .service(health::live)
+            .service(health::ready)
+            .service(user::register)
+            .service(user::login)
+            .service(user::refresh_token)
+            .service(user::me)
+            .service(walker::spawn_on_root)
+            .service(walker::spawn_on_node)
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(30);
+    if let Some(workers) = workers {
+        server = server.workers(workers);
+    }
+    let server =
+        server.listen(listener).map_err(|source| StartupError::Bind { address, source })?.run();
+    Ok(server)
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("route"))
+}
+
+/// A store whose client gives up quickly when the database is away, so that requests answer
+/// 503 in seconds rather than hang.
+async fn connect(uri: &SecretString, settings: &Settings) -> Result<Store, StoreError> {
+    let mut options = ClientOptions::parse(uri.expose_secret())
+        .await
+        .map_err(|source| StoreError::Database { context: "parsing MONGODB_URI", source })?;
+    options.app_name = Some("walkerd".into());
+    options.server_selection_timeout = Some(Duration::from_secs(5));
+    options.connect_timeout = Some(Duration::from_secs(5));
+    Store::with_options(options, &settings.db_name, settings.store.clone())
+}
+
+/// Creates the indexes, waiting up to 30 s for a database that is still starting.
+async fn prepare_database(store: &Store, users: &Users) -> Result<(), StartupError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match store.ensure_indexes().await {
+            Ok(()) => break,
+            Err(StoreError::Unavailable { .. }) if attempt < 6 => {
+                tracing::warn!(attempt, "database not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    users.ensure_indexes().await.map_err(StartupError::Users)
+}
+
+/// A random secret kept in the data directory, for the embedded database only.
+fn development_secret(data_dir: &Path) -> Result<SecretString, StartupError> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let path = data_dir.join("jwt-secret");
+    let error = |source| StartupError::Secret { path: path.display().to_string(), source };
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        if secret.trim().len() >= 32 {
+            return Ok(secret.trim().to_owned().into());
+        }
+    }
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    std::fs::write(&path, &secret).map_err(error)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(error)?;
+    tracing::warn!(
+        path = %path.display(),
+        "no WALKERD_JWT_SECRET: generated a development secret; set one in production"
+    );
+    Ok(secret.into())
+}
