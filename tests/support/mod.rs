@@ -10,7 +10,8 @@ use walkerd_testkit::TestDb;
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
-    pub db: TestDb,
+    /// The test's database, when the app was started on one by [`spawn_app_with`].
+    pub db: Option<TestDb>,
 }
 
 /// A response: the HTTP status and the parsed body.
@@ -60,7 +61,7 @@ pub async fn spawn_app_with(
     let app = Application::build(settings, walkers).await.expect("building the app");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, http: reqwest::Client::new(), db }
+    TestApp { base, http: reqwest::Client::new(), db: Some(db) }
 }
 
 impl TestApp {

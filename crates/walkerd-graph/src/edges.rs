@@ -29,6 +29,9 @@ use crate::error::{is_duplicate_key, ConflictKind, DriverResultExt, Result, Stor
 use crate::model::{Edge, EdgeId, EdgeKind, NodeId, NodeKind, Version};
 use crate::store::{corrupt, Store};
 
+/// How often a blind add retries sealing a full head before its run replays instead.
+const SEAL_TRIES: u32 = 20;
+
 /// Buckets read per query when paging.
 const PAGE_WINDOW: i64 = 2;
 
@@ -307,9 +310,21 @@ impl Store {
         if done {
             return Ok(());
         }
-        let mut session = self.start_transaction().await?;
-        let outcome = self.add_to_set_in(&mut session, key, root, &entries, expect).await;
-        self.finish_transaction(&mut session, outcome).await
+        // Sealing races other writers of the same full head. A blind add loses nothing by
+        // trying again at once; a conditional one must let its run replay.
+        let mut tries = 0;
+        loop {
+            let mut session = self.start_transaction().await?;
+            let outcome = self.add_to_set_in(&mut session, key, root, &entries, expect).await;
+            match self.finish_transaction(&mut session, outcome).await {
+                Err(StoreError::Conflict(_)) if expect.is_none() && tries < SEAL_TRIES => {
+                    tries += 1;
+                    let pause = rand::random_range(0..=(1_u64 << tries.min(6)));
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Adds edges to one set inside `session`'s transaction, sealing the head whenever it is

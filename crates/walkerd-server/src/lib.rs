@@ -33,7 +33,7 @@ pub mod users;
 
 pub use settings::Settings;
 pub use startup::{Application, StartupError};
-pub use walkerd_runtime::{demo, Registry, Walk, WalkError, Walker};
+pub use walkerd_runtime::{demo, node_json, Registry, Walk, WalkError, Walker};
 
 /// Reads the settings (flags, environment, file), starts logging, and serves `walkers` until
 /// the process is told to stop.
