@@ -276,8 +276,9 @@ impl Store {
         let count = entries.len() as i64;
         self.faults().before_write()?;
 
-        let done = match expect {
+        let pushed = match expect {
             _ if count > capacity => false,
+            None => return self.add_blindly(key, root, entries).await,
             // Nobody has ever added to this set: create its head, and lose to anyone who did.
             Some(Version(0)) => {
                 match self.edges().insert_one(new_head(key, root, &entries)).await {
@@ -295,32 +296,42 @@ impl Store {
                 let result = self.edges().update_one(filter, update).await.ctx("adding an edge")?;
                 result.matched_count == 1
             }
-            None => {
+        };
+        if pushed {
+            return Ok(());
+        }
+        let mut session = self.start_transaction().await?;
+        let outcome = self.add_to_set_in(&mut session, key, root, &entries, expect).await;
+        self.finish_transaction(&mut session, outcome).await
+    }
+
+    /// A blind add: an upserting `$addToSet` on the head while it has room. When it is full,
+    /// one transaction seals it; writers that lose that race go back to the plain push, since
+    /// the winner has most likely just made room.
+    async fn add_blindly(&self, key: &SetKey, root: &NodeId, entries: Vec<Document>) -> Result<()> {
+        let capacity = self.bucket_capacity() as i64;
+        let count = entries.len() as i64;
+        let mut tries = 0;
+        loop {
+            if count <= capacity {
                 let filter = doc! { "_id": key.head_id(), "n": { "$lte": capacity - count } };
                 let mut update = push_update(entries.clone(), count);
                 update.insert("$setOnInsert", head_fields(key, root));
                 match self.edges().update_one(filter, update).upsert(true).await {
-                    Ok(_) => true,
+                    Ok(_) => return Ok(()),
                     // The head exists and is full: the upsert collided with it.
-                    Err(e) if is_duplicate_key(&e) => false,
+                    Err(e) if is_duplicate_key(&e) => {}
                     Err(e) => return Err(StoreError::from_driver("adding an edge", e)),
                 }
             }
-        };
-        if done {
-            return Ok(());
-        }
-        // Sealing races other writers of the same full head. A blind add loses nothing by
-        // trying again at once; a conditional one must let its run replay.
-        let mut tries = 0;
-        loop {
+
             let mut session = self.start_transaction().await?;
-            let outcome = self.add_to_set_in(&mut session, key, root, &entries, expect).await;
+            let outcome = self.add_to_set_in(&mut session, key, root, &entries, None).await;
             match self.finish_transaction(&mut session, outcome).await {
-                Err(StoreError::Conflict(_)) if expect.is_none() && tries < SEAL_TRIES => {
+                Err(StoreError::Conflict(_)) if tries < SEAL_TRIES => {
                     tries += 1;
-                    let pause = rand::random_range(0..=(1_u64 << tries.min(6)));
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    let pause = rand::random_range(0..=1000 * u64::from(tries.min(10)));
+                    tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
                 }
                 done => return done,
             }
