@@ -29,6 +29,7 @@
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT;
 use mongodb::ClientSession;
+use std::sync::atomic::Ordering;
 
 use crate::edges::SetKey;
 use crate::error::{ConflictKind, DriverResultExt, Result, StoreError};
@@ -275,24 +276,34 @@ impl Store {
         session: &mut ClientSession,
         outcome: Result<()>,
     ) -> Result<()> {
+        let stats = self.stats();
         if let Err(e) = outcome {
             // The server aborts an abandoned transaction by itself; a failed abort changes
             // nothing for the caller.
             let _ = session.abort_transaction().await;
+            stats.count_abort(&e);
             return Err(e);
         }
         let mut tries = 0;
         loop {
             match session.commit_transaction().await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    stats.transactions_committed.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
                 Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => {
+                    stats.commit_retries_unknown_result.fetch_add(1, Ordering::Relaxed);
                     tries += 1;
                     if tries >= 5 {
                         return Err(StoreError::OutcomeUnknown { source: e });
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(50 * tries)).await;
                 }
-                Err(e) => return Err(StoreError::from_driver("committing a transaction", e)),
+                Err(e) => {
+                    let e = StoreError::from_driver("committing a transaction", e);
+                    stats.count_abort(&e);
+                    return Err(e);
+                }
             }
         }
     }

@@ -10,8 +10,8 @@ use thiserror::Error;
 
 use crate::model::{ModelError, NodeId};
 
-/// What a conflicting commit ran into; reported in traces, never to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a conflicting commit ran into; reported in traces and metrics, never to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConflictKind {
     /// A node changed (or was deleted) after this run read it.
     StaleNode,
@@ -29,7 +29,7 @@ pub enum StoreError {
 
     /// Replays ran out (attempt budget or deadline); nothing of the last attempt is visible.
     #[error("gave up after {attempts} conflicting attempts")]
-    ConflictsExhausted { attempts: u32 },
+    ConflictsExhausted { attempts: u32, last: ConflictKind },
 
     /// The node does not exist in this graph, or it has been deleted.
     #[error("node {0} not found")]
@@ -114,6 +114,17 @@ fn is_unreachable(err: &DriverError) -> bool {
             | ErrorKind::ConnectionPoolCleared { .. }
     ) || err.contains_label("RetryableWriteError")
         || server_code(err).is_some_and(|code| UNAVAILABLE_CODES.contains(&code))
+}
+
+impl ConflictKind {
+    /// A short name for metrics labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            ConflictKind::StaleNode => "stale_node",
+            ConflictKind::StaleEdgeSet => "stale_edge_set",
+            ConflictKind::Transaction => "transaction",
+        }
+    }
 }
 
 impl StoreError {

@@ -52,7 +52,7 @@ pub use error::{ConflictKind, Result, StoreError};
 pub use gc::GarbageReport;
 pub use model::{Edge, EdgeId, EdgeKind, FieldName, ModelError, Node, NodeId, NodeKind, Version};
 pub use replay::{Committed, ReplaySettings};
-pub use store::{FaultInjector, Store, StoreSettings};
+pub use store::{FaultInjector, Store, StoreSettings, StoreStats};
 pub use unit_of_work::UnitOfWork;
 
 /// Re-exported so that users of the store name the same BSON types.

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use rand::Rng;
 
 use crate::commit::CommitStats;
-use crate::error::StoreError;
+use crate::error::{ConflictKind, StoreError};
 use crate::model::NodeId;
 use crate::store::Store;
 use crate::unit_of_work::UnitOfWork;
@@ -56,6 +56,8 @@ pub struct Committed<T> {
     pub value: T,
     /// Attempts made, the committed one included.
     pub attempts: u32,
+    /// What each failed attempt ran into, in order.
+    pub conflicts: Vec<ConflictKind>,
     pub stats: CommitStats,
 }
 
@@ -73,14 +75,20 @@ impl Store {
         let settings = &self.settings().replay;
         let started = Instant::now();
         let mut attempts = 0;
+        let mut conflicts = Vec::new();
         loop {
             attempts += 1;
             let mut work = self.begin(root);
             let value = attempt(&mut work).await?;
             match work.commit().await {
-                Ok(stats) => return Ok(Committed { value, attempts, stats }),
+                Ok(stats) => return Ok(Committed { value, attempts, conflicts, stats }),
                 Err(StoreError::Conflict(kind)) => {
-                    tracing::debug!(attempt = attempts, conflict = ?kind, "commit conflicted");
+                    tracing::debug!(
+                        attempt = attempts,
+                        conflict = kind.label(),
+                        "commit conflicted"
+                    );
+                    conflicts.push(kind);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -88,7 +96,8 @@ impl Store {
             let pause = settings.backoff(attempts);
             let out_of_time = started.elapsed() + pause >= settings.deadline;
             if attempts >= settings.max_attempts || out_of_time {
-                return Err(StoreError::ConflictsExhausted { attempts }.into());
+                let last = *conflicts.last().expect("a conflict was just recorded");
+                return Err(StoreError::ConflictsExhausted { attempts, last }.into());
             }
             tokio::time::sleep(pause).await;
         }

@@ -5,7 +5,7 @@
 //! tombstone (`_deleted: true`, invisible to every read) and is then purged with its edges. Edges
 //! live in `edges`, described in [`crate::edges`].
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use mongodb::bson::{doc, Bson, DateTime, Document};
@@ -47,6 +47,7 @@ struct Inner {
     edges: Collection<Document>,
     settings: StoreSettings,
     faults: FaultInjector,
+    stats: StoreStats,
 }
 
 impl Store {
@@ -72,6 +73,7 @@ impl Store {
             db,
             settings,
             faults: FaultInjector::default(),
+            stats: StoreStats::default(),
         };
         Ok(Store { inner: Arc::new(inner) })
     }
@@ -147,6 +149,11 @@ impl Store {
     /// Faults that tests can arm; inert otherwise.
     pub fn faults(&self) -> &FaultInjector {
         &self.inner.faults
+    }
+
+    /// Counters of what this handle's transactions did, for metrics.
+    pub fn stats(&self) -> &StoreStats {
+        &self.inner.stats
     }
 
     /// The underlying database, for checkers and tools that inspect documents directly.
@@ -233,5 +240,34 @@ impl FaultInjector {
             Ok(0) => Err(StoreError::InjectedFault),
             _ => Ok(()),
         }
+    }
+}
+
+/// Counts of transaction outcomes since the handle was made. Aborts are counted by the reason,
+/// named after the driver's error label where there is one.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    pub transactions_committed: AtomicU64,
+    /// Aborted by the server as part of a write conflict (`TransientTransactionError`).
+    pub aborts_transient: AtomicU64,
+    /// Aborted because a conditional write found a newer version.
+    pub aborts_stale: AtomicU64,
+    /// Aborted because the database could not be reached.
+    pub aborts_unavailable: AtomicU64,
+    /// Aborted for any other reason.
+    pub aborts_other: AtomicU64,
+    /// Commits retried because their outcome was unknown (`UnknownTransactionCommitResult`).
+    pub commit_retries_unknown_result: AtomicU64,
+}
+
+impl StoreStats {
+    pub(crate) fn count_abort(&self, reason: &StoreError) {
+        let counter = match reason {
+            StoreError::Conflict(crate::ConflictKind::Transaction) => &self.aborts_transient,
+            StoreError::Conflict(_) => &self.aborts_stale,
+            StoreError::Unavailable { .. } => &self.aborts_unavailable,
+            _ => &self.aborts_other,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use walkerd_graph::{CommitStats, NodeId, Store};
+use walkerd_graph::{CommitStats, ConflictKind, NodeId, Store};
 
 use crate::error::WalkError;
 use crate::walker::{Walk, Walker};
@@ -34,6 +34,8 @@ pub struct RunOutcome {
     pub reports: Vec<Value>,
     /// Attempts made, the committed one included.
     pub attempts: u32,
+    /// What each failed attempt ran into.
+    pub conflicts: Vec<ConflictKind>,
     pub stats: CommitStats,
 }
 
@@ -103,7 +105,9 @@ impl Registry {
             })
             .await?;
         let (result, reports) = committed.value;
-        Ok(RunOutcome { result, reports, attempts: committed.attempts, stats: committed.stats })
+        let (attempts, conflicts, stats) =
+            (committed.attempts, committed.conflicts, committed.stats);
+        Ok(RunOutcome { result, reports, attempts, conflicts, stats })
     }
 }
 

@@ -102,6 +102,13 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        let database_error = match self {
+            ApiError::DatabaseUnavailable(_) => Some("unavailable"),
+            ApiError::Internal(cause) if cause.downcast_ref::<StoreError>().is_some() => {
+                Some("other")
+            }
+            _ => None,
+        };
         match self {
             ApiError::Internal(cause) | ApiError::DatabaseUnavailable(cause) => {
                 let cause = chain(cause.as_ref());
@@ -116,9 +123,17 @@ impl ResponseError for ApiError {
             "error": { "code": self.code(), "message": self.to_string() },
             "meta": { "extra": { "http_status": status.as_u16() } },
         });
-        HttpResponse::build(status).json(body)
+        let mut response = HttpResponse::build(status).json(body);
+        if let Some(kind) = database_error {
+            response.extensions_mut().insert(DatabaseErrorKind(kind));
+        }
+        response
     }
 }
+
+/// Marks a response that failed on the database, for the metrics middleware.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseErrorKind(pub &'static str);
 
 /// An error and its sources, joined for the log.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -25,6 +25,9 @@
 pub mod api;
 pub mod auth;
 pub mod embedded_db;
+pub mod metrics;
+pub mod observe;
+pub mod openapi;
 pub mod routes;
 pub mod settings;
 pub mod startup;

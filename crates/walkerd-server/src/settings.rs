@@ -94,6 +94,10 @@ pub struct Options {
     /// HTTP worker threads [default: the number of CPUs].
     #[arg(long, env = "WALKERD_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Bearer token required by GET /metrics [default: none, metrics are open].
+    #[arg(long, env = "WALKERD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Where the data lives.
@@ -118,6 +122,7 @@ pub struct Settings {
     pub store: StoreSettings,
     pub limits: Limits,
     pub workers: Option<usize>,
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Settings {
@@ -208,6 +213,7 @@ impl Settings {
             store: StoreSettings { replay, ..StoreSettings::default() },
             limits: Limits { max_visits, time_limit: Duration::from_millis(walk_ms) },
             workers: o.workers,
+            metrics_token: o.metrics_token.filter(|t| !t.is_empty()).map(Into::into),
         })
     }
 }
@@ -242,6 +248,7 @@ impl Options {
             max_visits: self.max_visits.or(file.max_visits),
             walk_time_limit_ms: self.walk_time_limit_ms.or(file.walk_time_limit_ms),
             workers: self.workers.or(file.workers),
+            metrics_token: self.metrics_token.or(file.metrics_token),
         }
     }
 }

@@ -15,14 +15,15 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use mongodb::options::ClientOptions;
 use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
-use tracing_actix_web::TracingLogger;
 use walkerd_graph::{Store, StoreError};
 use walkerd_runtime::Registry;
 
 use crate::api::ApiError;
 use crate::auth::Tokens;
 use crate::embedded_db::{EmbeddedDb, EmbeddedDbError};
-use crate::routes::{health, user, walker};
+use crate::metrics::Metrics;
+use crate::observe::observe;
+use crate::routes::{health, operations, user, walker};
 use crate::settings::{Database, Settings, SettingsError};
 use crate::users::Users;
 
@@ -57,6 +58,7 @@ pub struct AppState {
     pub tokens: Tokens,
     pub walkers: Registry,
     pub settings: Settings,
+    pub metrics: Metrics,
     /// Set when the server is shutting down: readiness then answers 503.
     pub draining: AtomicBool,
 }
@@ -97,6 +99,7 @@ impl Application {
             users,
             walkers,
             settings: settings.clone(),
+            metrics: Metrics::new(),
             draining: AtomicBool::new(false),
         });
         let listener = TcpListener::bind(settings.bind)
@@ -132,11 +135,15 @@ fn http_server(
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(TracingLogger::default())
+            .wrap(actix_web::middleware::from_fn(observe))
             .app_data(state.clone())
             .service(health::healthz)
             .service(health::live)
             .service(health::ready)
+            .service(operations::metrics)
+            .service(operations::openapi_json)
+            .service(operations::docs)
+            .service(operations::docs_asset)
             .service(user::register)
             .service(user::login)
             .service(user::refresh_token)

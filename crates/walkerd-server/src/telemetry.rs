@@ -12,6 +12,6 @@ pub fn init() {
     let _ = if std::io::stdout().is_terminal() {
         builder.try_init()
     } else {
-        builder.json().flatten_event(true).with_current_span(true).try_init()
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
     };
 }

@@ -3,5 +3,6 @@
 
 pub mod body;
 pub mod health;
+pub mod operations;
 pub mod user;
 pub mod walker;

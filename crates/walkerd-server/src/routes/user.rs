@@ -22,6 +22,17 @@ struct Credentials {
     password: SecretString,
 }
 
+#[utoipa::path(
+    post, path = "/user/register", tag = "user",
+    request_body = crate::openapi::RegisterBody,
+    responses(
+        (status = 201, description = "Registered", body = crate::openapi::RegisteredEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "IDENTITY_TAKEN", body = crate::openapi::ErrorEnvelope),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "DATABASE_UNAVAILABLE", body = crate::openapi::ErrorEnvelope),
+    )
+)]
 #[post("/user/register")]
 pub async fn register(
     req: HttpRequest,
@@ -47,6 +58,16 @@ pub async fn register(
     Ok(respond(StatusCode::CREATED, data))
 }
 
+#[utoipa::path(
+    post, path = "/user/login", tag = "user",
+    request_body = crate::openapi::LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = crate::openapi::LoggedInEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
+        (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "DATABASE_UNAVAILABLE", body = crate::openapi::ErrorEnvelope),
+    )
+)]
 #[post("/user/login")]
 pub async fn login(
     req: HttpRequest,
@@ -70,6 +91,15 @@ pub async fn login(
     Ok(respond(StatusCode::OK, data))
 }
 
+#[utoipa::path(
+    post, path = "/user/refresh-token", tag = "user",
+    request_body = crate::openapi::RefreshBody,
+    responses(
+        (status = 200, description = "A fresh token", body = crate::openapi::RefreshedEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
+        (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
+    )
+)]
 #[post("/user/refresh-token")]
 pub async fn refresh_token(
     req: HttpRequest,
@@ -86,6 +116,13 @@ pub async fn refresh_token(
     Ok(respond(StatusCode::OK, json!({ "token": token })))
 }
 
+#[utoipa::path(
+    get, path = "/user/me", tag = "user", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = crate::openapi::MeEnvelope),
+        (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
+    )
+)]
 #[get("/user/me")]
 pub async fn me(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let user = state.users.by_id(&caller.user_id).await?.ok_or(ApiError::Unauthorized)?;

@@ -3,14 +3,32 @@
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde_json::json;
-use tracing::Instrument;
 use walkerd_graph::NodeId;
+use walkerd_graph::StoreError;
+use walkerd_runtime::{RunOutcome, WalkError};
 
 use crate::api::{respond, ApiError};
 use crate::auth::Caller;
 use crate::routes::body::json_body;
 use crate::startup::AppState;
 
+#[utoipa::path(
+    post, path = "/walker/{name}", tag = "walker", security(("bearer" = [])),
+    params(("name" = String, Path, description = "A registered walker")),
+    request_body = crate::openapi::WalkerFields,
+    responses(
+        (status = 200, description = "Committed", body = crate::openapi::WalkerEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
+        (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "WRITE_CONFLICT", body = crate::openapi::ErrorEnvelope),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "LIMIT_EXCEEDED or WALKER_FAILED",
+         body = crate::openapi::ErrorEnvelope),
+        (status = 500, description = "INTERNAL_ERROR", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "DATABASE_UNAVAILABLE", body = crate::openapi::ErrorEnvelope),
+    )
+)]
 #[post("/walker/{name}")]
 pub async fn spawn_on_root(
     req: HttpRequest,
@@ -22,6 +40,26 @@ pub async fn spawn_on_root(
     run(&req, &path.into_inner(), None, payload, caller, &state).await
 }
 
+#[utoipa::path(
+    post, path = "/walker/{name}/{node_id}", tag = "walker", security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "A registered walker"),
+        ("node_id" = String, Path, description = "One of the caller's nodes"),
+    ),
+    request_body = crate::openapi::WalkerFields,
+    responses(
+        (status = 200, description = "Committed", body = crate::openapi::WalkerEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
+        (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "WRITE_CONFLICT", body = crate::openapi::ErrorEnvelope),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "LIMIT_EXCEEDED or WALKER_FAILED",
+         body = crate::openapi::ErrorEnvelope),
+        (status = 500, description = "INTERNAL_ERROR", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "DATABASE_UNAVAILABLE", body = crate::openapi::ErrorEnvelope),
+    )
+)]
 #[post("/walker/{name}/{node_id}")]
 pub async fn spawn_on_node(
     req: HttpRequest,
@@ -49,12 +87,15 @@ async fn run(
     }
     let body = json_body(req, payload, state).await?;
 
-    let span = tracing::info_span!("walker", walker = name, user_id = %caller.user_id);
+    let span = tracing::Span::current();
+    span.record("walker", name);
+    span.record("user_id", tracing::field::display(&caller.user_id));
     let outcome = state
         .walkers
         .run(&state.store, name, &caller.root, spawn.as_ref(), body, &state.settings.limits)
-        .instrument(span)
-        .await?;
+        .await;
+    record(state, name, &outcome);
+    let outcome = outcome?;
     tracing::debug!(
         walker = name,
         attempts = outcome.attempts,
@@ -65,4 +106,33 @@ async fn run(
         "walker committed"
     );
     Ok(respond(StatusCode::OK, json!({ "result": outcome.result, "reports": outcome.reports })))
+}
+
+/// Puts a run's outcome in the request's span and in the metrics.
+fn record(state: &AppState, walker: &str, outcome: &Result<RunOutcome, WalkError>) {
+    let (label, attempts, conflicts) = match outcome {
+        Ok(run) => ("ok", run.attempts, run.conflicts.clone()),
+        Err(WalkError::Store(StoreError::ConflictsExhausted { attempts, last })) => {
+            ("write_conflict", *attempts, vec![*last; *attempts as usize])
+        }
+        Err(e) => (outcome_label(e), 1, Vec::new()),
+    };
+    let span = tracing::Span::current();
+    span.record("attempts", attempts);
+    span.record("outcome", label);
+    state.metrics.walker_run(walker, label, attempts, &conflicts);
+}
+
+fn outcome_label(e: &WalkError) -> &'static str {
+    match e {
+        WalkError::UnknownWalker(_) | WalkError::NodeNotFound => "not_found",
+        WalkError::InvalidInput { .. } => "invalid_input",
+        WalkError::VisitLimitExceeded { .. } | WalkError::TimeLimitExceeded => "limit_exceeded",
+        WalkError::Failed(_) => "walker_failed",
+        WalkError::Store(StoreError::Unavailable { .. } | StoreError::OutcomeUnknown { .. }) => {
+            "database_unavailable"
+        }
+        WalkError::Store(StoreError::NodeNotFound(_)) => "not_found",
+        WalkError::Store(_) => "error",
+    }
 }
