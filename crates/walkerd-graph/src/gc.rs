@@ -52,7 +52,7 @@ impl Store {
         report.dangling_edges = self.remove_dangling_edges(root, &live).await?;
 
         let reachable = self.reachable_from(root).await?;
-        let old = doc! { "$lt": cutoff };
+        let old = doc! { "$lte": cutoff };
         let filter =
             doc! { "root": root.as_str(), "_deleted": { "$exists": false }, "created_at": old };
         for id in self.node_ids(filter).await? {
