@@ -35,7 +35,7 @@ use crate::edges::SetKey;
 use crate::error::{ConflictKind, DriverResultExt, Result, StoreError};
 use crate::model::{EdgeId, NodeId, Version};
 use crate::store::{node_document, Store};
-use crate::unit_of_work::{Tracked, UnitOfWork};
+use crate::unit_of_work::{AlsoUpdate, Tracked, UnitOfWork};
 
 /// What a commit wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +53,8 @@ pub struct CommitStats {
 struct NodeWrite {
     filter: Document,
     update: Document,
+    /// Filtered on the version read (not a blind increment).
+    conditional: bool,
 }
 
 /// Adds to one edge set.
@@ -67,6 +69,7 @@ struct Plan {
     root: NodeId,
     inserts: Vec<Document>,
     node_writes: Vec<NodeWrite>,
+    also: Vec<AlsoUpdate>,
     set_adds: Vec<SetAdd>,
     removals: Vec<(SetKey, EdgeId, Option<Version>)>,
     deleted: Vec<NodeId>,
@@ -78,7 +81,19 @@ struct Plan {
 impl Plan {
     fn writes_to_existing(&self) -> usize {
         // A removal touches the bucket holding the edge and the set's head.
-        self.node_writes.len() + self.set_adds.len() + 2 * self.removals.len()
+        self.node_writes.len() + self.set_adds.len() + 2 * self.removals.len() + self.also.len()
+    }
+
+    /// Whether the commit must be one transaction. Two or more writes to existing documents
+    /// must; so must new nodes next to a write that is likely to conflict (a conditional one),
+    /// or every lost race would leave its new nodes behind as garbage; and so must a commit
+    /// that carries a document from outside the graph.
+    fn needs_transaction(&self) -> bool {
+        let single_is_conditional = self.node_writes.iter().any(|w| w.conditional)
+            || self.set_adds.iter().any(|a| a.expect.is_some());
+        self.writes_to_existing() >= 2
+            || (!self.inserts.is_empty() && single_is_conditional)
+            || !self.also.is_empty()
     }
 }
 
@@ -95,7 +110,7 @@ impl UnitOfWork {
         }
 
         let mut stats = plan.stats.clone();
-        if plan.writes_to_existing() <= 1 {
+        if !plan.needs_transaction() {
             store.apply_alone(&plan).await?;
         } else {
             stats.transaction = true;
@@ -114,6 +129,7 @@ impl UnitOfWork {
             root: self.root.clone(),
             inserts: Vec::new(),
             node_writes: Vec::new(),
+            also: self.also.clone(),
             set_adds: Vec::new(),
             removals: Vec::new(),
             deleted: Vec::new(),
@@ -191,11 +207,12 @@ fn node_update(tracked: &Tracked, read_at: Version, now: DateTime) -> Option<Nod
         inc.insert(format!("fields.{name}"), *by);
     }
 
+    let conditional = !tracked.dirty.is_empty();
     let mut filter = doc! { "_id": tracked.node.id.as_str(), "_deleted": { "$exists": false } };
-    if !tracked.dirty.is_empty() {
+    if conditional {
         filter.insert("_v", read_at.0);
     }
-    Some(NodeWrite { filter, update: doc! { "$set": set, "$inc": inc } })
+    Some(NodeWrite { filter, update: doc! { "$set": set, "$inc": inc }, conditional })
 }
 
 fn tombstone(tracked: &Tracked, read_at: Version, now: DateTime) -> NodeWrite {
@@ -205,6 +222,7 @@ fn tombstone(tracked: &Tracked, read_at: Version, now: DateTime) -> NodeWrite {
             "$set": { "_deleted": true, "updated_at": now },
             "$inc": { "_v": 1_i64 },
         },
+        conditional: true,
     }
 }
 
@@ -259,6 +277,18 @@ impl Store {
         }
         for (key, edge, expect) in &plan.removals {
             self.remove_from_set_in(session, key, edge, *expect).await?;
+        }
+        for also in &plan.also {
+            self.faults().before_write()?;
+            let collection = self.database().collection::<Document>(&also.collection);
+            let result = collection
+                .update_one(also.filter.clone(), also.update.clone())
+                .session(&mut *session)
+                .await
+                .ctx("updating a document committed with the run")?;
+            if result.matched_count == 0 {
+                return Err(StoreError::Conflict(ConflictKind::StaleDocument));
+            }
         }
         Ok(())
     }

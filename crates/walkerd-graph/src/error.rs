@@ -19,6 +19,8 @@ pub enum ConflictKind {
     StaleEdgeSet,
     /// The database aborted the transaction (WriteConflict or a transient error).
     Transaction,
+    /// A document updated with the run ([`crate::UnitOfWork::also_update`]) no longer matched.
+    StaleDocument,
 }
 
 #[derive(Debug, Error)]
@@ -123,6 +125,7 @@ impl ConflictKind {
             ConflictKind::StaleNode => "stale_node",
             ConflictKind::StaleEdgeSet => "stale_edge_set",
             ConflictKind::Transaction => "transaction",
+            ConflictKind::StaleDocument => "stale_document",
         }
     }
 }

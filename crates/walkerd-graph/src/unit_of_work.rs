@@ -52,6 +52,17 @@ pub struct UnitOfWork {
     pub(crate) listed: Vec<(NodeId, Option<EdgeKind>)>,
     pub(crate) added: Vec<AddedEdge>,
     pub(crate) removed: Vec<(SetKey, EdgeId)>,
+    /// Writes to documents outside the graph that must commit with it (see
+    /// [`UnitOfWork::also_update`]).
+    pub(crate) also: Vec<AlsoUpdate>,
+}
+
+/// A conditional update of a document outside the graph, committed with the run.
+#[derive(Debug, Clone)]
+pub(crate) struct AlsoUpdate {
+    pub collection: String,
+    pub filter: Document,
+    pub update: Document,
 }
 
 impl UnitOfWork {
@@ -64,7 +75,16 @@ impl UnitOfWork {
             listed: Vec::new(),
             added: Vec::new(),
             removed: Vec::new(),
+            also: Vec::new(),
         }
+    }
+
+    /// Updates one document of `collection` in the same commit as the run's changes: both
+    /// apply or neither does. `filter` must match exactly one existing document when the commit
+    /// runs; if it matches none, the commit conflicts. The server uses it to store an idempotent
+    /// request's response with the changes it describes.
+    pub fn also_update(&mut self, collection: &str, filter: Document, update: Document) {
+        self.also.push(AlsoUpdate { collection: collection.to_owned(), filter, update });
     }
 
     /// The root of the graph this run works on.
@@ -76,6 +96,7 @@ impl UnitOfWork {
     pub fn is_read_only(&self) -> bool {
         self.added.is_empty()
             && self.removed.is_empty()
+            && self.also.is_empty()
             && self.nodes.values().all(|t| {
                 t.read_at.is_some() && t.dirty.is_empty() && t.increments.is_empty() && !t.deleted
             })

@@ -20,5 +20,5 @@ mod registry;
 pub mod walker;
 
 pub use error::WalkError;
-pub use registry::{Limits, Registry, RunOutcome};
+pub use registry::{Attachment, Limits, Registry, RunOutcome};
 pub use walker::{node_json, Walk, Walker};

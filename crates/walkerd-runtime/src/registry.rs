@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use walkerd_graph::bson::Document;
 use walkerd_graph::{CommitStats, ConflictKind, NodeId, Store};
 
 use crate::error::WalkError;
@@ -40,6 +41,15 @@ pub struct RunOutcome {
 }
 
 type Factory = Arc<dyn Fn(Value) -> Result<Box<dyn Walker>, WalkError> + Send + Sync>;
+
+/// A document outside the graph to update in the same commit as a walk, with an update built
+/// from what the walk produced (its result and reports). The server stores an idempotent
+/// request's response this way, so the response exists exactly when the walk's changes do.
+pub struct Attachment {
+    pub collection: String,
+    pub filter: Document,
+    pub update: Box<dyn Fn(&Option<Value>, &[Value]) -> Document + Send + Sync>,
+}
 
 /// The walkers a server offers, by name.
 #[derive(Clone, Default)]
@@ -82,6 +92,21 @@ impl Registry {
         body: Value,
         limits: &Limits,
     ) -> Result<RunOutcome, WalkError> {
+        self.run_attached(store, name, root, spawn, body, limits, None).await
+    }
+
+    /// [`Registry::run`], also committing `attachment` with the walk's changes.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_attached(
+        &self,
+        store: &Store,
+        name: &str,
+        root: &NodeId,
+        spawn: Option<&NodeId>,
+        body: Value,
+        limits: &Limits,
+        attachment: Option<Arc<Attachment>>,
+    ) -> Result<RunOutcome, WalkError> {
         let factory =
             self.walkers.get(name).ok_or_else(|| WalkError::UnknownWalker(name.into()))?;
         // Decode once up front, so a bad body is answered before any database work.
@@ -94,12 +119,18 @@ impl Registry {
             .run(root, |work| {
                 let walker = factory(body.clone());
                 let spawn = spawn.clone();
+                let attachment = attachment.clone();
                 async move {
                     let mut walker = walker?;
                     let here = work.load(&spawn).await?.cloned().ok_or(WalkError::NodeNotFound)?;
                     let mut walk = Walk::new(work, here, deadline);
                     walk_all(&mut *walker, &mut walk, max_visits).await?;
-                    Ok::<_, WalkError>((walker.result(), walk.into_reports()))
+                    let (result, reports) = (walker.result(), walk.into_reports());
+                    if let Some(a) = attachment {
+                        let update = (a.update)(&result, &reports);
+                        work.also_update(&a.collection, a.filter.clone(), update);
+                    }
+                    Ok::<_, WalkError>((result, reports))
                 }
                 .boxed()
             })

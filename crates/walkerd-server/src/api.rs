@@ -21,16 +21,20 @@ use thiserror::Error;
 use walkerd_graph::StoreError;
 use walkerd_runtime::WalkError;
 
-/// Builds a success envelope.
-pub fn respond(status: StatusCode, data: Value) -> HttpResponse {
-    let body = json!({
+/// A success envelope.
+pub fn envelope(status: StatusCode, data: Value) -> Value {
+    json!({
         "ok": true,
         "type": "response",
         "data": data,
         "error": null,
         "meta": { "extra": { "http_status": status.as_u16() } },
-    });
-    HttpResponse::build(status).json(body)
+    })
+}
+
+/// Builds a success response.
+pub fn respond(status: StatusCode, data: Value) -> HttpResponse {
+    HttpResponse::build(status).json(envelope(status, data))
 }
 
 /// Every error the API answers with.
@@ -50,6 +54,10 @@ pub enum ApiError {
     LimitExceeded(String),
     #[error("{0}")]
     WalkerFailed(String),
+    #[error("a request with this Idempotency-Key is still running; retry later")]
+    RequestInProgress,
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
     #[error("the request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the database is unavailable")]
@@ -67,6 +75,11 @@ impl ApiError {
         ApiError::Internal(Box::new(e))
     }
 
+    /// True when the request may have applied (the database went away mid-commit).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, ApiError::DatabaseUnavailable(_) | ApiError::Internal(_))
+    }
+
     /// The stable code clients match on.
     pub fn code(&self) -> &'static str {
         match self {
@@ -77,6 +90,8 @@ impl ApiError {
             ApiError::WriteConflict => "WRITE_CONFLICT",
             ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             ApiError::WalkerFailed(_) => "WALKER_FAILED",
+            ApiError::RequestInProgress => "REQUEST_IN_PROGRESS",
+            ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::DatabaseUnavailable(_) => "DATABASE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
@@ -90,10 +105,12 @@ impl ResponseError for ApiError {
             ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::IdentityTaken | ApiError::WriteConflict => StatusCode::CONFLICT,
-            ApiError::LimitExceeded(_) | ApiError::WalkerFailed(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
+            ApiError::IdentityTaken | ApiError::WriteConflict | ApiError::RequestInProgress => {
+                StatusCode::CONFLICT
             }
+            ApiError::LimitExceeded(_)
+            | ApiError::WalkerFailed(_)
+            | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -25,6 +25,7 @@
 pub mod api;
 pub mod auth;
 pub mod embedded_db;
+pub mod idempotency;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;

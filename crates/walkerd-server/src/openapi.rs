@@ -67,6 +67,10 @@ pub enum ErrorCode {
     IdentityTaken,
     /// 409: replays ran out; nothing was applied.
     WriteConflict,
+    /// 409: a request with the same Idempotency-Key is still running.
+    RequestInProgress,
+    /// 422: the Idempotency-Key was used with a different request.
+    IdempotencyKeyReused,
     /// 413: the body is over the configured limit.
     PayloadTooLarge,
     /// 422: the walk exceeded its visit or time limit; nothing was applied.

@@ -95,6 +95,11 @@ pub struct Options {
     #[arg(long, env = "WALKERD_WORKERS")]
     pub workers: Option<usize>,
 
+    /// Seconds after which an Idempotency-Key claim left by a stopped replica may be taken over
+    /// [default: 30].
+    #[arg(long, env = "WALKERD_IDEMPOTENCY_CLAIM_SECS")]
+    pub idempotency_claim_secs: Option<u64>,
+
     /// Bearer token required by GET /metrics [default: none, metrics are open].
     #[arg(long, env = "WALKERD_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -123,6 +128,7 @@ pub struct Settings {
     pub limits: Limits,
     pub workers: Option<usize>,
     pub metrics_token: Option<SecretString>,
+    pub idempotency_claim: Duration,
 }
 
 impl Settings {
@@ -194,6 +200,7 @@ impl Settings {
         let attempts = positive("WALKERD_REPLAY_MAX_ATTEMPTS", o.replay_max_attempts, 200)?;
         let max_visits = positive("WALKERD_MAX_VISITS", o.max_visits, 10_000)?;
         let walk_ms = positive("WALKERD_WALK_TIME_LIMIT_MS", o.walk_time_limit_ms, 30_000)?;
+        let claim = positive("WALKERD_IDEMPOTENCY_CLAIM_SECS", o.idempotency_claim_secs, 30)?;
         if let Some(0) = o.workers {
             return Err(invalid("WALKERD_WORKERS", "must be at least 1"));
         }
@@ -214,6 +221,7 @@ impl Settings {
             limits: Limits { max_visits, time_limit: Duration::from_millis(walk_ms) },
             workers: o.workers,
             metrics_token: o.metrics_token.filter(|t| !t.is_empty()).map(Into::into),
+            idempotency_claim: Duration::from_secs(claim),
         })
     }
 }
@@ -249,6 +257,7 @@ impl Options {
             walk_time_limit_ms: self.walk_time_limit_ms.or(file.walk_time_limit_ms),
             workers: self.workers.or(file.workers),
             metrics_token: self.metrics_token.or(file.metrics_token),
+            idempotency_claim_secs: self.idempotency_claim_secs.or(file.idempotency_claim_secs),
         }
     }
 }

@@ -21,6 +21,7 @@ use walkerd_runtime::Registry;
 use crate::api::ApiError;
 use crate::auth::Tokens;
 use crate::embedded_db::{EmbeddedDb, EmbeddedDbError};
+use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
 use crate::observe::observe;
 use crate::routes::{health, operations, user, walker};
@@ -57,6 +58,7 @@ pub struct AppState {
     pub users: Users,
     pub tokens: Tokens,
     pub walkers: Registry,
+    pub idempotency: Idempotency,
     pub settings: Settings,
     pub metrics: Metrics,
     /// Set when the server is shutting down: readiness then answers 503.
@@ -86,7 +88,8 @@ impl Application {
 
         let store = connect(&uri, &settings).await?;
         let users = Users::new(&store);
-        prepare_database(&store, &users).await?;
+        let idempotency = Idempotency::new(&store, settings.idempotency_claim);
+        prepare_database(&store, &users, &idempotency).await?;
         let secret = match (&settings.jwt_secret, &settings.database) {
             (Some(secret), _) => secret.clone(),
             (None, Database::Embedded { data_dir, .. }) => development_secret(data_dir)?,
@@ -98,6 +101,7 @@ impl Application {
             store,
             users,
             walkers,
+            idempotency,
             settings: settings.clone(),
             metrics: Metrics::new(),
             draining: AtomicBool::new(false),
@@ -178,7 +182,11 @@ async fn connect(uri: &SecretString, settings: &Settings) -> Result<Store, Store
 }
 
 /// Creates the indexes, waiting up to 30 s for a database that is still starting.
-async fn prepare_database(store: &Store, users: &Users) -> Result<(), StartupError> {
+async fn prepare_database(
+    store: &Store,
+    users: &Users,
+    idempotency: &Idempotency,
+) -> Result<(), StartupError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -191,7 +199,8 @@ async fn prepare_database(store: &Store, users: &Users) -> Result<(), StartupErr
             Err(e) => return Err(e.into()),
         }
     }
-    users.ensure_indexes().await.map_err(StartupError::Users)
+    users.ensure_indexes().await.map_err(StartupError::Users)?;
+    idempotency.ensure_indexes().await.map_err(StartupError::Users)
 }
 
 /// A random secret kept in the data directory, for the embedded database only.

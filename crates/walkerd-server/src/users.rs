@@ -116,14 +116,14 @@ fn corrupt(key: &str) -> ApiError {
     ApiError::Internal(format!("user document without a valid `{key}`").into())
 }
 
-fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};
     let kind = e.kind.as_ref();
     matches!(kind, ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == DUPLICATE_KEY)
 }
 
 /// A driver error from the users collection, classified like the store's.
-fn db_error(e: mongodb::error::Error) -> ApiError {
+pub(crate) fn db_error(e: mongodb::error::Error) -> ApiError {
     use mongodb::error::ErrorKind;
     match e.kind.as_ref() {
         ErrorKind::Io(_)

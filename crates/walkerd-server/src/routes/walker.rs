@@ -7,23 +7,31 @@ use walkerd_graph::NodeId;
 use walkerd_graph::StoreError;
 use walkerd_runtime::{RunOutcome, WalkError};
 
-use crate::api::{respond, ApiError};
+use std::sync::Arc;
+
+use crate::api::{envelope, respond, ApiError};
 use crate::auth::Caller;
+use crate::idempotency::{Claim, Idempotency, ResponseFn};
 use crate::routes::body::json_body;
 use crate::startup::AppState;
 
 #[utoipa::path(
     post, path = "/walker/{name}", tag = "walker", security(("bearer" = [])),
-    params(("name" = String, Path, description = "A registered walker")),
+    params(
+        ("name" = String, Path, description = "A registered walker"),
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "Makes retries safe: the walker applies at most once per key"),
+    ),
     request_body = crate::openapi::WalkerFields,
     responses(
         (status = 200, description = "Committed", body = crate::openapi::WalkerEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
         (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
         (status = 404, description = "NOT_FOUND", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "WRITE_CONFLICT", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "WRITE_CONFLICT, or REQUEST_IN_PROGRESS for a key still running",
+         body = crate::openapi::ErrorEnvelope),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "LIMIT_EXCEEDED or WALKER_FAILED",
+        (status = 422, description = "LIMIT_EXCEEDED, WALKER_FAILED or IDEMPOTENCY_KEY_REUSED",
          body = crate::openapi::ErrorEnvelope),
         (status = 500, description = "INTERNAL_ERROR", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "DATABASE_UNAVAILABLE", body = crate::openapi::ErrorEnvelope),
@@ -45,6 +53,8 @@ pub async fn spawn_on_root(
     params(
         ("name" = String, Path, description = "A registered walker"),
         ("node_id" = String, Path, description = "One of the caller's nodes"),
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "Makes retries safe: the walker applies at most once per key"),
     ),
     request_body = crate::openapi::WalkerFields,
     responses(
@@ -52,9 +62,10 @@ pub async fn spawn_on_root(
         (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
         (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
         (status = 404, description = "NOT_FOUND", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "WRITE_CONFLICT", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "WRITE_CONFLICT, or REQUEST_IN_PROGRESS for a key still running",
+         body = crate::openapi::ErrorEnvelope),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "LIMIT_EXCEEDED or WALKER_FAILED",
+        (status = 422, description = "LIMIT_EXCEEDED, WALKER_FAILED or IDEMPOTENCY_KEY_REUSED",
          body = crate::openapi::ErrorEnvelope),
         (status = 500, description = "INTERNAL_ERROR", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "DATABASE_UNAVAILABLE", body = crate::openapi::ErrorEnvelope),
@@ -90,12 +101,50 @@ async fn run(
     let span = tracing::Span::current();
     span.record("walker", name);
     span.record("user_id", tracing::field::display(&caller.user_id));
+
+    // With an Idempotency-Key, a retry of a finished request gets the stored answer.
+    let key = idempotency_key(req)?;
+    let claim = match &key {
+        None => None,
+        Some(key) => {
+            let fingerprint =
+                Idempotency::fingerprint(name, spawn.as_ref().map(NodeId::as_str), &body);
+            match state.idempotency.claim(&caller.user_id, key, &fingerprint).await? {
+                Claim::Replay { status, body } => {
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                    return Ok(HttpResponse::build(status)
+                        .insert_header(("Idempotent-Replayed", "true"))
+                        .json(body));
+                }
+                Claim::Fresh { claim } => Some((key.clone(), claim)),
+            }
+        }
+    };
+    let attachment = claim.as_ref().map(|(key, claim)| {
+        let respond: ResponseFn = Box::new(|result, reports| {
+            let data = json!({ "result": result, "reports": reports });
+            (200, envelope(StatusCode::OK, data))
+        });
+        Arc::new(state.idempotency.completion(&caller.user_id, key, claim, respond))
+    });
+
+    let limits = &state.settings.limits;
     let outcome = state
         .walkers
-        .run(&state.store, name, &caller.root, spawn.as_ref(), body, &state.settings.limits)
+        .run_attached(&state.store, name, &caller.root, spawn.as_ref(), body, limits, attachment)
         .await;
     record(state, name, &outcome);
-    let outcome = outcome?;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let error = ApiError::from(e);
+            // Nothing was applied unless the outcome is unknown: let a retry run again.
+            if let (Some((key, claim)), false) = (&claim, error.outcome_unknown()) {
+                state.idempotency.release(&caller.user_id, key, claim).await;
+            }
+            return Err(error);
+        }
+    };
     tracing::debug!(
         walker = name,
         attempts = outcome.attempts,
@@ -106,6 +155,14 @@ async fn run(
         "walker committed"
     );
     Ok(respond(StatusCode::OK, json!({ "result": outcome.result, "reports": outcome.reports })))
+}
+
+/// The request's `Idempotency-Key`, checked.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().map_err(|_| ApiError::validation("Idempotency-Key is not ASCII"))?;
+    Idempotency::check_key(key)?;
+    Ok(Some(key.to_owned()))
 }
 
 /// Puts a run's outcome in the request's span and in the metrics.
