@@ -48,8 +48,11 @@ type Factory = Arc<dyn Fn(Value) -> Result<Box<dyn Walker>, WalkError> + Send + 
 pub struct Attachment {
     pub collection: String,
     pub filter: Document,
-    pub update: Box<dyn Fn(&Option<Value>, &[Value]) -> Document + Send + Sync>,
+    pub update: AttachmentUpdate,
 }
+
+/// Builds an attachment's update from a walk's result and reports.
+pub type AttachmentUpdate = Box<dyn Fn(&Option<Value>, &[Value]) -> Document + Send + Sync>;
 
 /// The walkers a server offers, by name.
 #[derive(Clone, Default)]

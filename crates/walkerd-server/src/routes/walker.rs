@@ -28,8 +28,8 @@ use crate::startup::AppState;
         (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
         (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
         (status = 404, description = "NOT_FOUND", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "WRITE_CONFLICT, or REQUEST_IN_PROGRESS for a key still running",
-         body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "WRITE_CONFLICT, or REQUEST_IN_PROGRESS for a key that \
+                                      is still running", body = crate::openapi::ErrorEnvelope),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = crate::openapi::ErrorEnvelope),
         (status = 422, description = "LIMIT_EXCEEDED, WALKER_FAILED or IDEMPOTENCY_KEY_REUSED",
          body = crate::openapi::ErrorEnvelope),
@@ -62,8 +62,8 @@ pub async fn spawn_on_root(
         (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
         (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
         (status = 404, description = "NOT_FOUND", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "WRITE_CONFLICT, or REQUEST_IN_PROGRESS for a key still running",
-         body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "WRITE_CONFLICT, or REQUEST_IN_PROGRESS for a key that \
+                                      is still running", body = crate::openapi::ErrorEnvelope),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = crate::openapi::ErrorEnvelope),
         (status = 422, description = "LIMIT_EXCEEDED, WALKER_FAILED or IDEMPOTENCY_KEY_REUSED",
          body = crate::openapi::ErrorEnvelope),
