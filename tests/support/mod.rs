@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use serde_json::{json, Value};
 use walkerd_server::{Application, Registry, Settings};
 use walkerd_testkit::TestDb;

@@ -7,6 +7,14 @@
 //!
 //! A commit whose outcome is unknown is never replayed: replaying a run whose first commit did
 //! apply would apply it twice.
+//!
+//! On a hot node, optimistic replays can starve: with many runs reading and writing one node,
+//! each attempt's window between read and commit sees other commits, and on a loaded machine
+//! that window is long. So after its first conflict a run replays while holding a per-graph
+//! *replay gate* of this process: replays of one graph on one replica then take turns instead
+//! of colliding, while first attempts never wait. The gate is not needed for correctness (the
+//! version checks are; two replicas are exactly as safe as one), only for progress, and it is
+//! sharded by graph so that it costs one small mutex per shard.
 
 use std::time::{Duration, Instant};
 
@@ -76,6 +84,7 @@ impl Store {
         let started = Instant::now();
         let mut attempts = 0;
         let mut conflicts = Vec::new();
+        let mut gate = None;
         loop {
             attempts += 1;
             let mut work = self.begin(root);
@@ -93,13 +102,41 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
 
-            let pause = settings.backoff(attempts);
+            // Holding the gate already spaces this graph's replays apart on this replica.
+            let pause = match gate {
+                None => settings.backoff(attempts),
+                Some(_) => settings.backoff(0).min(settings.base_backoff),
+            };
             let out_of_time = started.elapsed() + pause >= settings.deadline;
             if attempts >= settings.max_attempts || out_of_time {
                 let last = *conflicts.last().expect("a conflict was just recorded");
                 return Err(StoreError::ConflictsExhausted { attempts, last }.into());
             }
             tokio::time::sleep(pause).await;
+            if gate.is_none() {
+                gate = Some(self.replay_gate(root).lock().await);
+            }
         }
+    }
+}
+
+/// Replay gates, one per shard of graphs.
+pub(crate) struct ReplayGates {
+    shards: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl Default for ReplayGates {
+    fn default() -> Self {
+        Self { shards: (0..256).map(|_| tokio::sync::Mutex::new(())).collect() }
+    }
+}
+
+impl Store {
+    fn replay_gate(&self, root: &NodeId) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        root.hash(&mut hasher);
+        let gates = &self.gates().shards;
+        &gates[hasher.finish() as usize % gates.len()]
     }
 }

@@ -48,6 +48,7 @@ struct Inner {
     settings: StoreSettings,
     faults: FaultInjector,
     stats: StoreStats,
+    gates: crate::replay::ReplayGates,
 }
 
 impl Store {
@@ -74,6 +75,7 @@ impl Store {
             settings,
             faults: FaultInjector::default(),
             stats: StoreStats::default(),
+            gates: Default::default(),
         };
         Ok(Store { inner: Arc::new(inner) })
     }
@@ -159,6 +161,10 @@ impl Store {
     /// The underlying database, for checkers and tools that inspect documents directly.
     pub fn database(&self) -> &Database {
         &self.inner.db
+    }
+
+    pub(crate) fn gates(&self) -> &crate::replay::ReplayGates {
+        &self.inner.gates
     }
 
     pub(crate) fn client(&self) -> &Client {
