@@ -25,6 +25,7 @@
 pub mod api;
 pub mod auth;
 pub mod embedded_db;
+pub mod health;
 pub mod idempotency;
 pub mod metrics;
 pub mod observe;
@@ -43,6 +44,9 @@ pub use walkerd_runtime::{demo, node_json, Registry, Walk, WalkError, Walker};
 /// the process is told to stop.
 pub async fn serve(walkers: Registry) -> Result<(), StartupError> {
     let settings = Settings::load()?;
+    if settings.healthcheck {
+        return health::check_live(settings.bind).await;
+    }
     telemetry::init();
     let app = Application::build(settings, walkers).await?;
     app.run_until_stopped()

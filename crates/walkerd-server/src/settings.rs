@@ -100,6 +100,22 @@ pub struct Options {
     #[arg(long, env = "WALKERD_IDEMPOTENCY_CLAIM_SECS")]
     pub idempotency_claim_secs: Option<u64>,
 
+    /// Seconds between SIGTERM and closing the listener, while readiness answers 503 so that
+    /// load balancers stop routing here; requests are still served [default: 5].
+    #[arg(long, env = "WALKERD_DRAIN_DELAY_SECS")]
+    pub drain_delay_secs: Option<u64>,
+
+    /// Seconds that in-flight requests get to finish after the listener closes [default: 20].
+    /// Keep drain delay + this below the pod's terminationGracePeriodSeconds.
+    #[arg(long, env = "WALKERD_SHUTDOWN_TIMEOUT_SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+
+    /// Check /healthz/live of the walkerd listening on the configured address, and exit 0 when
+    /// it answers 200 (for container health checks).
+    #[arg(long)]
+    #[serde(skip)]
+    pub healthcheck: bool,
+
     /// Bearer token required by GET /metrics [default: none, metrics are open].
     #[arg(long, env = "WALKERD_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -129,6 +145,10 @@ pub struct Settings {
     pub workers: Option<usize>,
     pub metrics_token: Option<SecretString>,
     pub idempotency_claim: Duration,
+    pub drain_delay: Duration,
+    pub shutdown_timeout: Duration,
+    /// Only check a running walkerd's liveness, then exit.
+    pub healthcheck: bool,
 }
 
 impl Settings {
@@ -153,6 +173,7 @@ impl Settings {
             db_name: Some(db_name.into()),
             jwt_secret: Some("test-secret-that-is-at-least-32-bytes-long".into()),
             workers: Some(2),
+            drain_delay_secs: Some(0),
             ..Options::default()
         };
         Settings::from_options(options).expect("test settings are valid")
@@ -201,6 +222,7 @@ impl Settings {
         let max_visits = positive("WALKERD_MAX_VISITS", o.max_visits, 10_000)?;
         let walk_ms = positive("WALKERD_WALK_TIME_LIMIT_MS", o.walk_time_limit_ms, 30_000)?;
         let claim = positive("WALKERD_IDEMPOTENCY_CLAIM_SECS", o.idempotency_claim_secs, 30)?;
+        let shutdown = positive("WALKERD_SHUTDOWN_TIMEOUT_SECS", o.shutdown_timeout_secs, 20)?;
         if let Some(0) = o.workers {
             return Err(invalid("WALKERD_WORKERS", "must be at least 1"));
         }
@@ -222,6 +244,9 @@ impl Settings {
             workers: o.workers,
             metrics_token: o.metrics_token.filter(|t| !t.is_empty()).map(Into::into),
             idempotency_claim: Duration::from_secs(claim),
+            drain_delay: Duration::from_secs(o.drain_delay_secs.unwrap_or(5)),
+            shutdown_timeout: Duration::from_secs(shutdown),
+            healthcheck: o.healthcheck,
         })
     }
 }
@@ -258,6 +283,9 @@ impl Options {
             workers: self.workers.or(file.workers),
             metrics_token: self.metrics_token.or(file.metrics_token),
             idempotency_claim_secs: self.idempotency_claim_secs.or(file.idempotency_claim_secs),
+            drain_delay_secs: self.drain_delay_secs.or(file.drain_delay_secs),
+            shutdown_timeout_secs: self.shutdown_timeout_secs.or(file.shutdown_timeout_secs),
+            healthcheck: self.healthcheck,
         }
     }
 }

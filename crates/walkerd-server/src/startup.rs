@@ -69,6 +69,7 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
     embedded: Option<EmbeddedDb>,
 }
 
@@ -111,9 +112,9 @@ impl Application {
         let port = listener
             .local_addr()
             .map_err(|source| StartupError::Bind { address: settings.bind.to_string(), source })?;
-        let server = http_server(state, listener, settings.workers)?;
+        let server = http_server(state.clone(), listener, &settings)?;
         tracing::info!(address = %port, "walkerd listening");
-        Ok(Application { port: port.port(), server, embedded })
+        Ok(Application { port: port.port(), server, state, embedded })
     }
 
     /// The port the server listens on.
@@ -121,20 +122,49 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped (SIGINT or SIGTERM), then stops the embedded database.
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully:
+    ///
+    /// 1. readiness answers 503 at once, so load balancers stop routing here, while requests
+    ///    are still served for the drain delay (`WALKERD_DRAIN_DELAY_SECS`);
+    /// 2. the listener closes and in-flight requests get `WALKERD_SHUTDOWN_TIMEOUT_SECS` to
+    ///    finish (a walker commit is never cut off halfway by walkerd itself);
+    /// 3. the embedded database, if any, stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let (state, drain) = (self.state.clone(), self.state.settings.drain_delay);
+        let stopper = tokio::spawn(async move {
+            stop_signal().await;
+            state.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!(drain_secs = drain.as_secs(), "stopping: not ready; draining");
+            tokio::time::sleep(drain).await;
+            tracing::info!("closing the listener; letting in-flight requests finish");
+            handle.stop(true).await;
+        });
         let served = self.server.await;
+        stopper.abort();
         if let Some(db) = self.embedded {
             db.stop().await;
         }
+        tracing::info!("walkerd stopped");
         served
+    }
+}
+
+/// Waits for SIGTERM (what Kubernetes and Docker send) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
     }
 }
 
 fn http_server(
     state: web::Data<AppState>,
     listener: TcpListener,
-    workers: Option<usize>,
+    settings: &Settings,
 ) -> Result<Server, StartupError> {
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let mut server = HttpServer::new(move || {
@@ -156,8 +186,10 @@ fn http_server(
             .service(walker::spawn_on_node)
             .default_service(web::to(not_found))
     })
-    .shutdown_timeout(30);
-    if let Some(workers) = workers {
+    // walkerd handles the signals itself, to drain before closing the listener.
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_timeout.as_secs());
+    if let Some(workers) = settings.workers {
         server = server.workers(workers);
     }
     let server =

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 /// A running `walkerd` and the address it reported.
 struct Walkerd {
     child: Child,
+    address: String,
     base: String,
 }
 
@@ -41,7 +42,12 @@ impl Drop for Walkerd {
 
 /// Starts the binary with no `MONGODB_URI`, its data in `data_dir`, on a free port.
 fn start(data_dir: &Path) -> Walkerd {
+    start_with(data_dir, &[("WALKERD_DRAIN_DELAY_SECS", "0")])
+}
+
+fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Walkerd {
     let mut child = Command::new(env!("CARGO_BIN_EXE_walkerd"))
+        .envs(env.iter().copied())
         .env_remove("MONGODB_URI")
         .env_remove("WALKERD_JWT_SECRET")
         .env("WALKERD_BIND", "127.0.0.1:0")
@@ -63,7 +69,7 @@ fn start(data_dir: &Path) -> Walkerd {
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
-    Walkerd { child, base: format!("http://{address}") }
+    Walkerd { child, base: format!("http://{address}"), address }
 }
 
 async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
@@ -107,6 +113,46 @@ async fn the_zero_setup_run_keeps_data_across_restarts_and_stops_on_sigterm() {
     assert_eq!(listed["data"]["reports"][0]["count"], 1);
 }
 
+fn healthcheck(address: &str) -> bool {
+    let status = Command::new(env!("CARGO_BIN_EXE_walkerd"))
+        .arg("--healthcheck")
+        .env("WALKERD_BIND", address)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    status.success()
+}
+
+#[tokio::test]
+async fn sigterm_turns_readiness_off_drains_then_exits() {
+    let data = tempfile::tempdir().unwrap();
+    let mut walkerd = start_with(data.path(), &[("WALKERD_DRAIN_DELAY_SECS", "2")]);
+    let credentials = json!({ "username": "drainer", "password": "a long password" });
+    post(&walkerd.base, "/user/register", None, credentials.clone()).await;
+    let (_, login) = post(&walkerd.base, "/user/login", None, credentials).await;
+    let token = login["data"]["token"].as_str().unwrap().to_owned();
+    assert!(healthcheck(&walkerd.address), "--healthcheck fails on a live server");
+
+    let pid = walkerd.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let signalled = Instant::now();
+    let ready_url = format!("{}/healthz/ready", walkerd.base);
+    let mut not_ready = false;
+    while !not_ready && signalled.elapsed() < Duration::from_secs(1) {
+        not_ready = reqwest::get(&ready_url).await.is_ok_and(|r| r.status() == 503);
+    }
+    let (during_drain, _) = post(&walkerd.base, "/walker/touch", Some(&token), json!({})).await;
+
+    assert!(not_ready, "readiness still answered 200 after SIGTERM");
+    assert_eq!(during_drain, 200, "a request during the drain was refused");
+    let exit = walkerd.terminate();
+    let took = signalled.elapsed();
+    assert!(exit.success(), "walkerd exited with {exit}");
+    assert!(took >= Duration::from_millis(1900), "exited after {took:?}, before the drain ended");
+    assert!(took < Duration::from_secs(15), "took {took:?} to exit");
+    assert!(!healthcheck(&walkerd.address), "--healthcheck passes with walkerd stopped");
+}
+
 #[test]
 fn help_documents_every_setting() {
     let output = Command::new(env!("CARGO_BIN_EXE_walkerd")).arg("--help").output().unwrap();
@@ -125,6 +171,10 @@ fn help_documents_every_setting() {
         "WALKERD_REPLAY_MAX_ATTEMPTS",
         "WALKERD_MAX_VISITS",
         "WALKERD_WALK_TIME_LIMIT_MS",
+        "WALKERD_DRAIN_DELAY_SECS",
+        "WALKERD_SHUTDOWN_TIMEOUT_SECS",
+        "WALKERD_METRICS_TOKEN",
+        "WALKERD_IDEMPOTENCY_CLAIM_SECS",
     ] {
         assert!(help.contains(name), "--help does not mention {name}");
     }
