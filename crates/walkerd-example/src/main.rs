@@ -5,7 +5,7 @@ async fn main() -> std::process::ExitCode {
     match walkerd_server::serve(walkerd_example::walkers()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("walkerd-notes: {e}");
+            eprintln!("walkerd-notes: {}", walkerd_server::api::error_chain(&e));
             std::process::ExitCode::FAILURE
         }
     }

@@ -128,7 +128,7 @@ impl ResponseError for ApiError {
         };
         match self {
             ApiError::Internal(cause) | ApiError::DatabaseUnavailable(cause) => {
-                let cause = chain(cause.as_ref());
+                let cause = error_chain(cause.as_ref());
                 tracing::error!(code = self.code(), %cause, "request failed");
             }
             _ => tracing::debug!(code = self.code(), "request refused"),
@@ -152,8 +152,8 @@ impl ResponseError for ApiError {
 #[derive(Debug, Clone, Copy)]
 pub struct DatabaseErrorKind(pub &'static str);
 
-/// An error and its sources, joined for the log.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its sources, joined with `: ` (for logs and the binary's startup errors).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -10,19 +10,8 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Logging may not be set up yet (bad settings), so say it plainly on stderr.
-            eprintln!("walkerd: {}", error_chain(&e));
+            eprintln!("walkerd: {}", walkerd_server::api::error_chain(&e));
             ExitCode::FAILURE
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
