@@ -1,13 +1,12 @@
 //! `/walker/{name}` and `/walker/{name}/{node_id}`: run a walker on the caller's graph.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde_json::json;
-use walkerd_graph::NodeId;
-use walkerd_graph::StoreError;
-use walkerd_runtime::{RunOutcome, WalkError};
-
-use std::sync::Arc;
+use walkerd_graph::{NodeId, StoreError};
+use walkerd_runtime::{Attachment, RunOutcome, WalkError};
 
 use crate::api::{envelope, respond, ApiError};
 use crate::auth::Caller;
@@ -97,36 +96,16 @@ async fn run(
         return Err(ApiError::NotFound("walker"));
     }
     let body = json_body(req, payload, state).await?;
-
     let span = tracing::Span::current();
     span.record("walker", name);
     span.record("user_id", tracing::field::display(&caller.user_id));
 
-    // With an Idempotency-Key, a retry of a finished request gets the stored answer.
-    let key = idempotency_key(req)?;
-    let claim = match &key {
-        None => None,
-        Some(key) => {
-            let fingerprint =
-                Idempotency::fingerprint(name, spawn.as_ref().map(NodeId::as_str), &body);
-            match state.idempotency.claim(&caller.user_id, key, &fingerprint).await? {
-                Claim::Replay { status, body } => {
-                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                    return Ok(HttpResponse::build(status)
-                        .insert_header(("Idempotent-Replayed", "true"))
-                        .json(body));
-                }
-                Claim::Fresh { claim } => Some((key.clone(), claim)),
-            }
-        }
+    let held = match claim_key(req, name, spawn.as_ref(), &body, &caller, state).await? {
+        KeyState::Replay(answer) => return Ok(answer),
+        KeyState::Held(key, claim) => Some((key, claim)),
+        KeyState::NoKey => None,
     };
-    let attachment = claim.as_ref().map(|(key, claim)| {
-        let respond: ResponseFn = Box::new(|result, reports| {
-            let data = json!({ "result": result, "reports": reports });
-            (200, envelope(StatusCode::OK, data))
-        });
-        Arc::new(state.idempotency.completion(&caller.user_id, key, claim, respond))
-    });
+    let attachment = held.as_ref().map(|(key, claim)| completion(state, &caller, key, claim));
 
     let limits = &state.settings.limits;
     let outcome = state
@@ -139,7 +118,7 @@ async fn run(
         Err(e) => {
             let error = ApiError::from(e);
             // Nothing was applied unless the outcome is unknown: let a retry run again.
-            if let (Some((key, claim)), false) = (&claim, error.outcome_unknown()) {
+            if let (Some((key, claim)), false) = (&held, error.outcome_unknown()) {
                 state.idempotency.release(&caller.user_id, key, claim).await;
             }
             return Err(error);
@@ -155,6 +134,46 @@ async fn run(
         "walker committed"
     );
     Ok(respond(StatusCode::OK, json!({ "result": outcome.result, "reports": outcome.reports })))
+}
+
+/// Where a request stands with its `Idempotency-Key`.
+enum KeyState {
+    NoKey,
+    /// An earlier request with this key finished: this is its answer.
+    Replay(HttpResponse),
+    /// This request holds the key (the key, the claim).
+    Held(String, String),
+}
+
+async fn claim_key(
+    req: &HttpRequest,
+    walker: &str,
+    spawn: Option<&NodeId>,
+    body: &serde_json::Value,
+    caller: &Caller,
+    state: &AppState,
+) -> Result<KeyState, ApiError> {
+    let Some(key) = idempotency_key(req)? else { return Ok(KeyState::NoKey) };
+    let fingerprint = Idempotency::fingerprint(walker, spawn.map(NodeId::as_str), body);
+    match state.idempotency.claim(&caller.user_id, &key, &fingerprint).await? {
+        Claim::Fresh { claim } => Ok(KeyState::Held(key, claim)),
+        Claim::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let answer = HttpResponse::build(status)
+                .insert_header(("Idempotent-Replayed", "true"))
+                .json(body);
+            Ok(KeyState::Replay(answer))
+        }
+    }
+}
+
+/// The update that completes a held key with this request's answer, in the walker's commit.
+fn completion(state: &AppState, caller: &Caller, key: &str, claim: &str) -> Arc<Attachment> {
+    let respond: ResponseFn = Box::new(|result, reports| {
+        let data = json!({ "result": result, "reports": reports });
+        (200, envelope(StatusCode::OK, data))
+    });
+    Arc::new(state.idempotency.completion(&caller.user_id, key, claim, respond))
 }
 
 /// The request's `Idempotency-Key`, checked.
