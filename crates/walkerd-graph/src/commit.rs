@@ -198,9 +198,12 @@ fn node_update(tracked: &Tracked, read_at: Version, now: DateTime) -> Option<Nod
         return None;
     }
     let mut set = doc! { "updated_at": now };
+    let mut unset = Document::new();
     for name in &tracked.dirty {
-        let value = tracked.node.fields.get(name).cloned().unwrap_or(mongodb::bson::Bson::Null);
-        set.insert(format!("fields.{name}"), value);
+        match tracked.node.fields.get(name) {
+            Some(value) => set.insert(format!("fields.{name}"), value.clone()),
+            None => unset.insert(format!("fields.{name}"), ""),
+        };
     }
     let mut inc = doc! { "_v": 1_i64 };
     for (name, by) in &tracked.increments {
@@ -212,7 +215,11 @@ fn node_update(tracked: &Tracked, read_at: Version, now: DateTime) -> Option<Nod
     if conditional {
         filter.insert("_v", read_at.0);
     }
-    Some(NodeWrite { filter, update: doc! { "$set": set, "$inc": inc }, conditional })
+    let mut update = doc! { "$set": set, "$inc": inc };
+    if !unset.is_empty() {
+        update.insert("$unset", unset);
+    }
+    Some(NodeWrite { filter, update, conditional })
 }
 
 fn tombstone(tracked: &Tracked, read_at: Version, now: DateTime) -> NodeWrite {

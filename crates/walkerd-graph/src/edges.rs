@@ -169,6 +169,13 @@ impl Store {
         Ok(sets)
     }
 
+    /// The edge `id` of the graph `root`, if it exists.
+    pub async fn find_edge(&self, root: &NodeId, id: &EdgeId) -> Result<Option<Edge>> {
+        let filter = doc! { "root": root.as_str(), "entries.id": id.as_str() };
+        let sets = self.read_sets(filter).await?;
+        Ok(sets.into_iter().flat_map(|s| s.edges).find(|e| &e.id == id))
+    }
+
     /// Every edge set of the graph `root`, for garbage collection.
     pub(crate) async fn read_graph_sets(&self, root: &NodeId) -> Result<Vec<SetRead>> {
         self.read_sets(doc! { "root": root.as_str() }).await

@@ -172,6 +172,32 @@ impl UnitOfWork {
         Ok(())
     }
 
+    /// Removes a field of a loaded or created node, under the same condition as [`Self::set`].
+    pub fn unset(&mut self, id: &NodeId, field: &str) -> Result<()> {
+        let name = FieldName::new(field)?;
+        let tracked = self.tracked_mut(id)?;
+        tracked.node.fields.remove(name.as_str());
+        tracked.increments.remove(name.as_str());
+        tracked.dirty.insert(name.as_str().to_owned());
+        Ok(())
+    }
+
+    /// A fingerprint of the edge sets leaving `source` (of `edge_kind`, or all) as this run
+    /// listed them: it changes whenever an edge is added to or removed from them. Empty when the
+    /// run listed none of them.
+    pub fn listed_versions(&self, source: &NodeId, edge_kind: Option<&EdgeKind>) -> String {
+        let mut versions: Vec<String> = self
+            .sets_read
+            .iter()
+            .filter(|(key, _)| &key.source == source)
+            .filter(|(key, _)| edge_kind.is_none_or(|k| &key.edge_kind == k))
+            .filter(|(_, version)| version.0 > 0)
+            .map(|(key, version)| format!("{}|{}", key.head_id(), version.0))
+            .collect();
+        versions.sort();
+        versions.join(",")
+    }
+
     /// Adds `by` to a numeric field without a read condition: increments from concurrent runs
     /// never conflict with each other. The node's version is still bumped, so a concurrent
     /// read-modify-write of the same node conflicts instead of overwriting the increment.

@@ -58,6 +58,10 @@ pub enum ApiError {
     RequestInProgress,
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
+    #[error("the resource changed: its current ETag is {etag}")]
+    PreconditionFailed { etag: String },
+    #[error("this request needs an If-Match header with the resource's ETag")]
+    PreconditionRequired,
     #[error("the request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the database is unavailable")]
@@ -92,6 +96,8 @@ impl ApiError {
             ApiError::WalkerFailed(_) => "WALKER_FAILED",
             ApiError::RequestInProgress => "REQUEST_IN_PROGRESS",
             ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ApiError::PreconditionFailed { .. } => "PRECONDITION_FAILED",
+            ApiError::PreconditionRequired => "PRECONDITION_REQUIRED",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::DatabaseUnavailable(_) => "DATABASE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
@@ -112,6 +118,8 @@ impl ResponseError for ApiError {
             | ApiError::WalkerFailed(_)
             | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -140,7 +148,11 @@ impl ResponseError for ApiError {
             "error": { "code": self.code(), "message": self.to_string() },
             "meta": { "extra": { "http_status": status.as_u16() } },
         });
-        let mut response = HttpResponse::build(status).json(body);
+        let mut builder = HttpResponse::build(status);
+        if let ApiError::PreconditionFailed { etag } = self {
+            builder.insert_header((actix_web::http::header::ETAG, etag.as_str()));
+        }
+        let mut response = builder.json(body);
         if let Some(kind) = database_error {
             response.extensions_mut().insert(DatabaseErrorKind(kind));
         }

@@ -32,6 +32,8 @@ use walkerd_runtime::Attachment;
 use crate::api::ApiError;
 use crate::users::{db_error, is_duplicate_key, UserId};
 
+const COLLECTION: &str = "idempotency";
+
 /// How long a finished key is remembered.
 const RETENTION: Duration = Duration::from_secs(24 * 3600);
 
@@ -51,7 +53,7 @@ pub struct Idempotency {
 
 impl Idempotency {
     pub fn new(store: &walkerd_graph::Store, claim_timeout: Duration) -> Idempotency {
-        Idempotency { keys: store.database().collection("idempotency"), claim_timeout }
+        Idempotency { keys: store.database().collection(COLLECTION), claim_timeout }
     }
 
     pub async fn ensure_indexes(&self) -> Result<(), ApiError> {
@@ -71,7 +73,8 @@ impl Idempotency {
         }
     }
 
-    /// A digest of what the request asks for.
+    /// A digest of what the request asks for: the walker (or a method and path), the spawn
+    /// node, and the body.
     pub fn fingerprint(walker: &str, node: Option<&str>, body: &Value) -> String {
         let mut hash = Sha256::new();
         hash.update(walker.as_bytes());
@@ -147,18 +150,43 @@ impl Idempotency {
         respond: ResponseFn,
     ) -> Attachment {
         Attachment {
-            collection: "idempotency".into(),
-            filter: doc! { "_id": Self::id(user, key), "state": "running", "claim": claim },
+            collection: COLLECTION.into(),
+            filter: Self::claim_filter(user, key, claim),
             update: Box::new(move |result, reports| {
                 let (status, body) = respond(result, reports);
-                doc! { "$set": {
-                    "state": "done",
-                    "status": i32::from(status),
-                    "response": body.to_string(),
-                    "completed_at": DateTime::now(),
-                } }
+                Self::done(status, &body)
             }),
         }
+    }
+
+    /// Completes the claim inside `work`'s commit with a response already known (graph calls).
+    pub fn complete_in(
+        &self,
+        work: &mut walkerd_graph::UnitOfWork,
+        user: &UserId,
+        key: &str,
+        claim: &str,
+        status: u16,
+        body: &Value,
+    ) {
+        work.also_update(
+            COLLECTION,
+            Self::claim_filter(user, key, claim),
+            Self::done(status, body),
+        );
+    }
+
+    fn claim_filter(user: &UserId, key: &str, claim: &str) -> Document {
+        doc! { "_id": Self::id(user, key), "state": "running", "claim": claim }
+    }
+
+    fn done(status: u16, body: &Value) -> Document {
+        doc! { "$set": {
+            "state": "done",
+            "status": i32::from(status),
+            "response": body.to_string(),
+            "completed_at": DateTime::now(),
+        } }
     }
 
     /// Gives the key back after a definite failure, so that a retry runs again.

@@ -25,6 +25,14 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::routes::user::me,
         crate::routes::walker::spawn_on_root,
         crate::routes::walker::spawn_on_node,
+        crate::routes::graph::root,
+        crate::routes::graph::get_node,
+        crate::routes::graph::patch_node,
+        crate::routes::graph::delete_node,
+        crate::routes::graph::list_edges,
+        crate::routes::graph::create_child,
+        crate::routes::graph::create_edge,
+        crate::routes::graph::delete_edge,
         crate::routes::health::healthz,
         crate::routes::health::live,
         crate::routes::health::ready,
@@ -37,6 +45,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
     tags(
         (name = "user", description = "Accounts and tokens"),
         (name = "walker", description = "Running walkers"),
+        (name = "graph", description = "Nodes and edges over REST, with ETag and If-Match"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -71,6 +80,10 @@ pub enum ErrorCode {
     RequestInProgress,
     /// 422: the Idempotency-Key was used with a different request.
     IdempotencyKeyReused,
+    /// 412: the If-Match ETag is not the resource's current one (sent back in ETag).
+    PreconditionFailed,
+    /// 428: the request needs an If-Match header.
+    PreconditionRequired,
     /// 413: the body is over the configured limit.
     PayloadTooLarge,
     /// 422: the walk exceeded its visit or time limit; nothing was applied.
@@ -171,6 +184,56 @@ envelope!(LoggedInEnvelope, LoggedIn);
 envelope!(RefreshedEnvelope, Refreshed);
 envelope!(MeEnvelope, Me);
 envelope!(WalkerEnvelope, WalkerResult);
+
+/// A node of the graph.
+#[derive(Serialize, ToSchema)]
+pub struct GraphNode {
+    pub id: String,
+    pub kind: String,
+    /// The node's version, also its ETag.
+    #[serde(rename = "_v")]
+    pub version: i64,
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An edge of the graph.
+#[derive(Serialize, ToSchema)]
+pub struct GraphEdge {
+    pub id: String,
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub target_kind: String,
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EdgePage {
+    pub edges: Vec<GraphEdge>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NewChild {
+    pub kind: String,
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Defaults to "Edge".
+    pub edge_kind: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NewEdge {
+    pub source: String,
+    pub target: String,
+    /// Defaults to "Edge".
+    pub kind: Option<String>,
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+envelope!(NodeEnvelope, GraphNode);
+envelope!(EdgeEnvelope, GraphEdge);
+envelope!(EdgePageEnvelope, EdgePage);
 
 #[derive(Serialize, ToSchema)]
 pub struct Identity {

@@ -24,7 +24,7 @@ use crate::embedded_db::{EmbeddedDb, EmbeddedDbError};
 use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
 use crate::observe::observe;
-use crate::routes::{health, operations, user, walker};
+use crate::routes::{graph, health, operations, user, walker};
 use crate::settings::{Database, Settings, SettingsError};
 use crate::users::Users;
 
@@ -184,6 +184,14 @@ fn http_server(
             .service(user::me)
             .service(walker::spawn_on_root)
             .service(walker::spawn_on_node)
+            .service(graph::root)
+            .service(graph::get_node)
+            .service(graph::patch_node)
+            .service(graph::delete_node)
+            .service(graph::list_edges)
+            .service(graph::create_child)
+            .service(graph::create_edge)
+            .service(graph::delete_edge)
             .default_service(web::to(not_found))
     })
     // walkerd handles the signals itself, to drain before closing the listener.

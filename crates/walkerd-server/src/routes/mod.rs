@@ -2,6 +2,7 @@
 //! they call.
 
 pub mod body;
+pub mod graph;
 pub mod health;
 pub mod operations;
 pub mod user;

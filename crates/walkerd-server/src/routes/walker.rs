@@ -177,7 +177,7 @@ fn completion(state: &AppState, caller: &Caller, key: &str, claim: &str) -> Arc<
 }
 
 /// The request's `Idempotency-Key`, checked.
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
     let key = value.to_str().map_err(|_| ApiError::validation("Idempotency-Key is not ASCII"))?;
     Idempotency::check_key(key)?;
