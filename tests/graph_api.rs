@@ -203,3 +203,37 @@ async fn graph_writes_with_an_idempotency_key_apply_once() {
     let (retried, tag, _) = send(&app, Method::PATCH, &node, &token, &headers, Some(patch)).await;
     assert_eq!((status, retried, tag.as_deref()), (200, 200, Some("\"2\"")));
 }
+
+#[tokio::test]
+async fn a_graph_write_whose_key_is_still_running_answers_409() {
+    let app = spawn_app("graph_in_progress").await;
+    let (token, login) = app.user("rest").await;
+    let (root, user_id) = (login["root_id"].as_str().unwrap(), login["user_id"].as_str().unwrap());
+    let children = format!("/graph/nodes/{root}/children");
+    let body = json!({ "kind": "Item" });
+
+    // Another replica holds the key and is still working on it.
+    let db = app.db.as_ref().unwrap();
+    let client = mongodb::Client::with_uri_str(&db.uri).await.unwrap();
+    let keys = client.database(&db.name).collection::<mongodb::bson::Document>("idempotency");
+    let fingerprint = walkerd_server::idempotency::Idempotency::fingerprint(
+        &format!("POST {children}"),
+        None,
+        &body,
+    );
+    let now = mongodb::bson::DateTime::now();
+    keys.insert_one(mongodb::bson::doc! {
+        "_id": format!("{user_id}|busy"), "state": "running", "claim": "elsewhere",
+        "fingerprint": fingerprint, "claimed_at": now, "expires_at": now,
+    })
+    .await
+    .unwrap();
+
+    let key = [("idempotency-key", "busy")];
+    let (status, _, answer) = send(&app, Method::POST, &children, &token, &key, Some(body)).await;
+
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("REQUEST_IN_PROGRESS")));
+    let (_, _, listed) =
+        send(&app, Method::GET, &format!("/graph/nodes/{root}/edges"), &token, &[], None).await;
+    assert!(listed["data"]["edges"].as_array().unwrap().is_empty());
+}
