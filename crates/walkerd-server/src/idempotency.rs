@@ -189,6 +189,23 @@ impl Idempotency {
         } }
     }
 
+    /// The answer to a retry of a finished request: its stored status and body, marked
+    /// `Idempotent-Replayed`, with the node's ETag when the body holds a node.
+    pub fn replayed(status: u16, body: Value) -> actix_web::HttpResponse {
+        use actix_web::http::{header, StatusCode};
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        let mut answer = actix_web::HttpResponse::build(status);
+        answer.insert_header(("Idempotent-Replayed", "true"));
+        if let Some(version) = body["data"]["_v"].as_i64() {
+            answer.insert_header((header::ETAG, format!("\"{version}\"")));
+        }
+        if body.is_null() {
+            answer.finish()
+        } else {
+            answer.json(body)
+        }
+    }
+
     /// Gives the key back after a definite failure, so that a retry runs again.
     pub async fn release(&self, user: &UserId, key: &str, claim: &str) {
         let filter = doc! { "_id": Self::id(user, key), "state": "running", "claim": claim };

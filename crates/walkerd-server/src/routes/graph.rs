@@ -109,15 +109,7 @@ async fn claim_key(
     let fingerprint = Idempotency::fingerprint(&what, None, body);
     match state.idempotency.claim(&caller.user_id, &key, &fingerprint).await? {
         Claim::Fresh { claim } => Ok(Ok(Some(Held { key, claim }))),
-        Claim::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let mut answer = HttpResponse::build(status);
-            answer.insert_header(("Idempotent-Replayed", "true"));
-            if let Some(version) = body["data"]["_v"].as_i64() {
-                answer.insert_header((header::ETAG, node_etag(version)));
-            }
-            Ok(Err(if body.is_null() { answer.finish() } else { answer.json(body) }))
-        }
+        Claim::Replay { status, body } => Ok(Err(Idempotency::replayed(status, body))),
     }
 }
 

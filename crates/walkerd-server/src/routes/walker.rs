@@ -157,13 +157,7 @@ async fn claim_key(
     let fingerprint = Idempotency::fingerprint(walker, spawn.map(NodeId::as_str), body);
     match state.idempotency.claim(&caller.user_id, &key, &fingerprint).await? {
         Claim::Fresh { claim } => Ok(KeyState::Held(key, claim)),
-        Claim::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let answer = HttpResponse::build(status)
-                .insert_header(("Idempotent-Replayed", "true"))
-                .json(body);
-            Ok(KeyState::Replay(answer))
-        }
+        Claim::Replay { status, body } => Ok(KeyState::Replay(Idempotency::replayed(status, body))),
     }
 }
 
