@@ -9,7 +9,8 @@
 //!
 //! With at most one write to an existing document, no transaction is needed: the new nodes are
 //! inserted first, then the single write is applied. A crash in between leaves only nodes that no
-//! edge reaches, and the single write is atomic by itself. With two or more, everything goes in
+//! edge reaches, and the single write is atomic by itself; if that write conflicts instead, the
+//! new nodes are deleted again before the run replays. With two or more, everything goes in
 //! one MongoDB transaction. This keeps the common walkers (add an item, bump a counter) out of
 //! transactions, which matters because a transaction that touches a document every request
 //! touches (a user's item list) serialises on it and collapses under load.
@@ -111,7 +112,15 @@ impl UnitOfWork {
 
         let mut stats = plan.stats.clone();
         if !plan.needs_transaction() {
-            store.apply_alone(&plan).await?;
+            if let Err(e) = store.apply_alone(&plan).await {
+                // A conflict means the one write did not apply, so the nodes inserted for it are
+                // unreachable: remove them now rather than leave them to garbage collection. Any
+                // other error may hide a write that did apply, and then they stay.
+                if e.is_conflict() {
+                    store.remove_inserted(&plan).await;
+                }
+                return Err(e);
+            }
         } else {
             stats.transaction = true;
             let mut session = store.start_transaction().await?;
@@ -255,6 +264,18 @@ impl Store {
             self.add_to_set_alone(&add.key, &plan.root, add.entries.clone(), add.expect).await?;
         }
         Ok(())
+    }
+
+    /// Best effort: deletes the nodes a failed plan inserted (garbage collection catches any left).
+    async fn remove_inserted(&self, plan: &Plan) {
+        let ids: Vec<&str> = plan.inserts.iter().filter_map(|d| d.get_str("_id").ok()).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let filter = doc! { "_id": { "$in": ids }, "root": plan.root.as_str() };
+        if let Err(e) = self.nodes().delete_many(filter).await {
+            tracing::warn!(error = %e, "could not remove the nodes of a conflicting commit");
+        }
     }
 
     /// Applies a whole plan inside `session`'s transaction.
