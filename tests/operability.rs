@@ -13,6 +13,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/user/login"),
     ("post", "/user/refresh-token"),
     ("get", "/user/me"),
+    ("post", "/user/logout-all"),
     ("post", "/walker/{name}"),
     ("post", "/walker/{name}/{node_id}"),
     ("get", "/graph/root"),
@@ -95,7 +96,10 @@ async fn the_docs_page_and_its_assets_are_served_from_the_binary() {
     let page = app.http.get(format!("{}/docs", app.base)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("/openapi.json") && html.contains("/docs/swagger-ui-bundle.js"));
+    assert!(html.contains("/docs/init.js") && html.contains("/docs/swagger-ui-bundle.js"));
+    assert!(!html.contains("<script>"), "the page's policy forbids inline scripts");
+    let init = app.http.get(format!("{}/docs/init.js", app.base)).send().await.unwrap();
+    assert!(init.text().await.unwrap().contains("/openapi.json"));
     for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"] {
         let response = app.http.get(format!("{}{asset}", app.base)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{asset}");

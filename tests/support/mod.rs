@@ -67,6 +67,17 @@ pub async fn spawn_app_with(
 }
 
 impl TestApp {
+    /// A second replica on this app's database, with `adjust` applied to its settings.
+    pub async fn replica(&self, walkers: Registry, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let db = self.db.as_ref().expect("the app runs on a test database");
+        let mut settings = Settings::for_tests(&db.uri, &db.name);
+        adjust(&mut settings);
+        let app = Application::build(settings, walkers).await.expect("building the replica");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp { base, http: reqwest::Client::new(), db: None }
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
         let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
         if let Some(token) = token {
@@ -93,6 +104,30 @@ impl TestApp {
             request = request.bearer_auth(token);
         }
         reply(request.send().await.expect("sending")).await
+    }
+
+    /// Sends any request; returns its reply.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        reply(request.send().await.expect("sending")).await
+    }
+
+    /// Every document of every collection in the app's database, sorted: two equal snapshots
+    /// mean nothing was written in between.
+    pub async fn snapshot(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let db = self.db.as_ref().expect("the app runs on a test database");
+        let client = mongodb::Client::with_uri_str(&db.uri).await.expect("connecting");
+        let database = client.database(&db.name);
+        let mut snapshot = std::collections::BTreeMap::new();
+        for name in database.list_collection_names().await.expect("listing collections") {
+            let collection = database.collection::<mongodb::bson::Document>(&name);
+            let cursor = collection.find(mongodb::bson::doc! {}).await.expect("reading");
+            let documents: Vec<mongodb::bson::Document> =
+                futures::TryStreamExt::try_collect(cursor).await.expect("reading");
+            let mut texts: Vec<String> = documents.iter().map(|d| d.to_string()).collect();
+            texts.sort();
+            snapshot.insert(name, texts);
+        }
+        snapshot
     }
 
     /// Registers `name` and logs in; returns the token and the login data.

@@ -15,10 +15,12 @@
 
 pub mod demo;
 mod error;
+pub mod input;
 pub mod json;
 mod registry;
 pub mod walker;
 
 pub use error::WalkError;
+pub use input::InputLimits;
 pub use registry::{Attachment, Limits, Registry, RunOutcome};
 pub use walker::{node_json, Walk, Walker};

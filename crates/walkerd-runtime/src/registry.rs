@@ -84,6 +84,14 @@ impl Registry {
         self.walkers.keys().map(String::as_str)
     }
 
+    /// Decodes `body` as the fields of the walker `name`, without running it: the check every
+    /// run makes before touching the database.
+    pub fn check_input(&self, name: &str, body: Value) -> Result<(), WalkError> {
+        let factory =
+            self.walkers.get(name).ok_or_else(|| WalkError::UnknownWalker(name.into()))?;
+        factory(body).map(drop)
+    }
+
     /// Runs the walker `name` on the graph `root`, spawned on `spawn` (the root when `None`),
     /// replaying on conflict. Reports of conflicting attempts are dropped with them.
     pub async fn run(

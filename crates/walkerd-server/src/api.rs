@@ -62,6 +62,8 @@ pub enum ApiError {
     PreconditionFailed { etag: String },
     #[error("this request needs an If-Match header with the resource's ETag")]
     PreconditionRequired,
+    #[error("too many requests; retry in {} s", retry_after_secs(.retry_after))]
+    RateLimited { retry_after: std::time::Duration },
     #[error("the request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the database is unavailable")]
@@ -98,6 +100,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ApiError::PreconditionFailed { .. } => "PRECONDITION_FAILED",
             ApiError::PreconditionRequired => "PRECONDITION_REQUIRED",
+            ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::DatabaseUnavailable(_) => "DATABASE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
@@ -117,6 +120,7 @@ impl ResponseError for ApiError {
             ApiError::LimitExceeded(_)
             | ApiError::WalkerFailed(_)
             | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
@@ -149,8 +153,15 @@ impl ResponseError for ApiError {
             "meta": { "extra": { "http_status": status.as_u16() } },
         });
         let mut builder = HttpResponse::build(status);
-        if let ApiError::PreconditionFailed { etag } = self {
-            builder.insert_header((actix_web::http::header::ETAG, etag.as_str()));
+        match self {
+            ApiError::PreconditionFailed { etag } => {
+                builder.insert_header((actix_web::http::header::ETAG, etag.as_str()));
+            }
+            ApiError::RateLimited { retry_after } => {
+                let seconds = retry_after_secs(retry_after).to_string();
+                builder.insert_header((actix_web::http::header::RETRY_AFTER, seconds));
+            }
+            _ => {}
         }
         let mut response = builder.json(body);
         if let Some(kind) = database_error {
@@ -158,6 +169,11 @@ impl ResponseError for ApiError {
         }
         response
     }
+}
+
+/// Whole seconds to wait, rounded up and at least 1, as `Retry-After` wants them.
+fn retry_after_secs(wait: &std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 /// Marks a response that failed on the database, for the metrics middleware.

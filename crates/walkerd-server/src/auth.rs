@@ -1,12 +1,16 @@
 //! Passwords and tokens.
 //!
 //! Passwords are hashed with argon2id (19 MiB, 2 passes, 1 lane: OWASP's baseline) on a blocking
-//! thread, so hashing never stalls the request workers. Tokens are HS256 JWTs carrying the user
-//! id (`sub`), the user's root node id (`root`), `iat` and `exp`; the algorithm is pinned on
-//! validation. Because the root id travels in the token, an authenticated walker request needs
-//! no database read before it starts walking.
+//! thread, so hashing never stalls the request workers. Tokens are JWTs carrying the user id
+//! (`sub`), the user's root node id (`root`), the user's token generation (`gen`), `iat`, `nbf`
+//! and `exp`. They are signed with HS256 by default, or RS256 or EdDSA with a key pair from files;
+//! validation accepts only the configured algorithm, so `alg: none` and HS/RS confusion fail.
+//! Because the root id travels in the token, an authenticated request needs no database read
+//! before it starts walking; the generation check ([`crate::revocation`]) is served from a
+//! short-lived cache.
 
-use std::future::{ready, Ready};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -20,11 +24,13 @@ use serde::{Deserialize, Serialize};
 use walkerd_graph::NodeId;
 
 use crate::api::ApiError;
+use crate::settings::{KeyAlgorithm, TokenKeys};
 use crate::startup::AppState;
 use crate::users::UserId;
 
 /// Signs and checks tokens.
 pub struct Tokens {
+    algorithm: Algorithm,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -35,7 +41,9 @@ pub struct Tokens {
 struct Claims {
     sub: String,
     root: String,
+    gen: i64,
     iat: i64,
+    nbf: i64,
     exp: i64,
 }
 
@@ -46,65 +54,108 @@ pub struct Caller {
     pub root: NodeId,
 }
 
+/// A token's claims once its signature and times are checked, before its generation is.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub caller: Caller,
+    pub generation: i64,
+}
+
+/// Why the keys could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("the token keys are unusable: {0}")]
+pub struct KeyError(String);
+
 impl Tokens {
-    pub fn new(secret: &SecretString, expiry: Duration) -> Tokens {
-        let bytes = secret.expose_secret().as_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["sub", "exp", "iat"]);
+    pub fn new(keys: &TokenKeys, expiry: Duration) -> Result<Tokens, KeyError> {
+        let key_error = |e: jsonwebtoken::errors::Error| KeyError(e.to_string());
+        let (algorithm, encoding, decoding) = match keys {
+            TokenKeys::Secret(secret) => {
+                let bytes = secret.expose_secret().as_bytes();
+                let (e, d) = (EncodingKey::from_secret(bytes), DecodingKey::from_secret(bytes));
+                (Algorithm::HS256, e, d)
+            }
+            TokenKeys::Pair { algorithm: KeyAlgorithm::Rs256, private_pem, public_pem } => (
+                Algorithm::RS256,
+                EncodingKey::from_rsa_pem(private_pem.expose_secret().as_bytes())
+                    .map_err(key_error)?,
+                DecodingKey::from_rsa_pem(public_pem.as_bytes()).map_err(key_error)?,
+            ),
+            TokenKeys::Pair { algorithm: KeyAlgorithm::EdDsa, private_pem, public_pem } => (
+                Algorithm::EdDSA,
+                EncodingKey::from_ed_pem(private_pem.expose_secret().as_bytes())
+                    .map_err(key_error)?,
+                DecodingKey::from_ed_pem(public_pem.as_bytes()).map_err(key_error)?,
+            ),
+        };
+        // One algorithm, and every time claim required and checked with no leeway.
+        let mut validation = Validation::new(algorithm);
+        validation.set_required_spec_claims(&["sub", "exp", "iat", "nbf"]);
+        validation.validate_nbf = true;
         validation.leeway = 0;
-        Tokens {
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
-            validation,
-            expiry,
-        }
+        let tokens = Tokens { algorithm, encoding, decoding, validation, expiry };
+
+        // A private key that does not match the public one would only show on the first login.
+        let probe = Caller { user_id: UserId::new(), root: NodeId::new() };
+        let token = tokens.issue(&probe, 0).map_err(|_| KeyError("cannot sign".into()))?;
+        tokens.verify(&token).map_err(|_| KeyError("the public key does not match".into()))?;
+        Ok(tokens)
     }
 
-    /// A fresh token for `caller`.
-    pub fn issue(&self, caller: &Caller) -> Result<String, ApiError> {
+    /// A fresh token for `caller`, valid while the user's token generation is `generation`.
+    pub fn issue(&self, caller: &Caller, generation: i64) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: caller.user_id.to_string(),
             root: caller.root.to_string(),
+            gen: generation,
             iat: now,
+            nbf: now,
             exp: now + self.expiry.as_secs() as i64,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
             .map_err(ApiError::internal)
     }
 
-    /// The caller a token names, if the token is valid, unexpired and signed by us.
-    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+    /// The claims of a token that is well-formed, signed by us with the configured algorithm,
+    /// already valid and not expired. Whether it was revoked is [`crate::revocation`]'s part.
+    pub fn verify(&self, token: &str) -> Result<Verified, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::Unauthorized)?;
         let claims = data.claims;
-        if claims.iat > chrono::Utc::now().timestamp() + 60 {
+        if claims.iat > chrono::Utc::now().timestamp() + 60 || claims.gen < 0 {
             return Err(ApiError::Unauthorized);
         }
         let user_id = UserId::parse(&claims.sub).map_err(|_| ApiError::Unauthorized)?;
         let root = NodeId::parse(&claims.root).map_err(|_| ApiError::Unauthorized)?;
-        Ok(Caller { user_id, root })
+        Ok(Verified { caller: Caller { user_id, root }, generation: claims.gen })
     }
 }
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Caller, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(caller_of(req))
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req).map(str::to_owned);
+        Box::pin(async move {
+            let state = state.ok_or(ApiError::Unauthorized)?;
+            let verified = state.tokens.verify(&token?)?;
+            state.generations.check(&verified).await?;
+            Ok(verified.caller)
+        })
     }
 }
 
-fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let state = req.app_data::<web::Data<AppState>>().ok_or(ApiError::Unauthorized)?;
+fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
     let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or(ApiError::Unauthorized)?;
-    state.tokens.verify(token.trim())
+    Ok(token.trim())
 }
 
 fn hasher() -> Argon2<'static> {
@@ -156,7 +207,8 @@ mod tests {
     use super::*;
 
     fn tokens() -> Tokens {
-        Tokens::new(&SecretString::from("s".repeat(32)), Duration::from_secs(60))
+        let keys = TokenKeys::Secret(SecretString::from("s".repeat(32)));
+        Tokens::new(&keys, Duration::from_secs(60)).unwrap()
     }
 
     fn caller() -> Caller {
@@ -166,15 +218,17 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_to_its_caller() {
         let caller = caller();
-        let token = tokens().issue(&caller).unwrap();
+        let token = tokens().issue(&caller, 3).unwrap();
         let verified = tokens().verify(&token).unwrap();
-        assert_eq!((verified.user_id, verified.root), (caller.user_id, caller.root));
+        assert_eq!(verified.generation, 3);
+        assert_eq!((verified.caller.user_id, verified.caller.root), (caller.user_id, caller.root));
     }
 
     #[test]
     fn a_token_signed_with_another_secret_is_refused() {
-        let other = Tokens::new(&SecretString::from("t".repeat(32)), Duration::from_secs(60));
-        let token = other.issue(&caller()).unwrap();
+        let keys = TokenKeys::Secret(SecretString::from("t".repeat(32)));
+        let other = Tokens::new(&keys, Duration::from_secs(60)).unwrap();
+        let token = other.issue(&caller(), 0).unwrap();
         assert!(tokens().verify(&token).is_err());
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! 1. [`routes`] parses the request (body within the size limit, JSON, walker name, node id);
 //! 2. [`auth`] proves the caller from the bearer token, which also carries the caller's root
-//!    node id, so no database read is needed before walking;
+//!    node id, so no database read is needed before walking ([`revocation`] checks the token
+//!    was not revoked, from a short-lived cache; [`rate_limit`] slows password guessing);
 //! 3. the walker runtime runs the walker on the caller's graph with replays
 //!    ([`walkerd_runtime::Registry::run`]);
 //! 4. [`api`] wraps the result in the envelope, or maps the error to a status and a stable code.
@@ -30,7 +31,10 @@ pub mod idempotency;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
+pub mod rate_limit;
+pub mod revocation;
 pub mod routes;
+pub mod security;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         crate::routes::user::login,
         crate::routes::user::refresh_token,
         crate::routes::user::me,
+        crate::routes::user::logout_all,
         crate::routes::walker::spawn_on_root,
         crate::routes::walker::spawn_on_node,
         crate::routes::graph::root,
@@ -66,9 +67,10 @@ impl Modify for BearerScheme {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
-    /// 400: malformed JSON, a body that is not an object, a missing or mistyped field.
+    /// 400: malformed JSON, a body that is not an object, a missing or mistyped field, JSON
+    /// past a size or nesting limit, a field name starting with `$` or containing `.` or NUL.
     ValidationError,
-    /// 401: missing, invalid or expired token; wrong credentials.
+    /// 401: missing, invalid, expired or revoked token; wrong credentials.
     Unauthorized,
     /// 404: unknown walker, route, or a node that is not the caller's.
     NotFound,
@@ -86,6 +88,8 @@ pub enum ErrorCode {
     PreconditionRequired,
     /// 413: the body is over the configured limit.
     PayloadTooLarge,
+    /// 429: too many login or register attempts; `Retry-After` says when to retry.
+    RateLimited,
     /// 422: the walk exceeded its visit or time limit; nothing was applied.
     LimitExceeded,
     /// 422: the walker refused, with its own message.

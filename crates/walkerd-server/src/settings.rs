@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use thiserror::Error;
 use walkerd_graph::{ReplaySettings, StoreSettings};
-use walkerd_runtime::Limits;
+use walkerd_runtime::{InputLimits, Limits};
 
 #[derive(Debug, Error)]
 pub enum SettingsError {
@@ -119,6 +119,60 @@ pub struct Options {
     /// Bearer token required by GET /metrics [default: none, metrics are open].
     #[arg(long, env = "WALKERD_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+
+    /// Token signing algorithm: HS256 (with WALKERD_JWT_SECRET), RS256 or EdDSA (with key files)
+    /// [default: HS256].
+    #[arg(long, env = "WALKERD_JWT_ALGORITHM")]
+    pub jwt_algorithm: Option<String>,
+
+    /// PEM file with the private key that signs tokens (RS256: RSA; EdDSA: Ed25519, PKCS#8).
+    #[arg(long, env = "WALKERD_JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: Option<PathBuf>,
+
+    /// PEM file with the matching public key that checks tokens.
+    #[arg(long, env = "WALKERD_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// Seconds a replica may keep accepting a token after POST /user/logout-all on another
+    /// replica revoked it; 0 reads the user's token generation on every request [default: 5].
+    #[arg(long, env = "WALKERD_REVOCATION_CACHE_SECS")]
+    pub revocation_cache_secs: Option<u64>,
+
+    /// Login and register requests per minute from one client address, per replica; 0 turns
+    /// the limit off [default: 6000].
+    #[arg(long, env = "WALKERD_AUTH_RATE_PER_ADDRESS")]
+    pub auth_rate_per_address: Option<u32>,
+
+    /// Failed logins and registrations per minute for one username, per replica; 0 turns the
+    /// limit off [default: 30].
+    #[arg(long, env = "WALKERD_AUTH_RATE_PER_USERNAME")]
+    pub auth_rate_per_username: Option<u32>,
+
+    /// Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is
+    /// believed [default: none, X-Forwarded-For is ignored].
+    #[arg(long, env = "WALKERD_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+
+    /// Comma-separated origins allowed to call the API from a browser, or `*` [default: none,
+    /// CORS is off].
+    #[arg(long, env = "WALKERD_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+
+    /// Deepest JSON nesting accepted in a request body [default: 32].
+    #[arg(long, env = "WALKERD_MAX_JSON_DEPTH")]
+    pub max_json_depth: Option<usize>,
+
+    /// Longest JSON string or key accepted, in bytes [default: 65536].
+    #[arg(long, env = "WALKERD_MAX_STRING_BYTES")]
+    pub max_string_bytes: Option<usize>,
+
+    /// Most items in one JSON array [default: 10000].
+    #[arg(long, env = "WALKERD_MAX_ARRAY_LEN")]
+    pub max_array_len: Option<usize>,
+
+    /// Most fields in one JSON object [default: 1000].
+    #[arg(long, env = "WALKERD_MAX_OBJECT_FIELDS")]
+    pub max_object_fields: Option<usize>,
 }
 
 /// Where the data lives.
@@ -130,6 +184,29 @@ pub enum Database {
     Embedded { data_dir: PathBuf, binary: Option<PathBuf> },
 }
 
+/// How tokens are signed and checked.
+#[derive(Debug, Clone)]
+pub enum TokenKeys {
+    /// HS256 with a shared secret of at least 32 bytes.
+    Secret(SecretString),
+    /// RS256 or EdDSA with a key pair read from PEM files at startup.
+    Pair { algorithm: KeyAlgorithm, private_pem: SecretString, public_pem: String },
+}
+
+/// The asymmetric algorithms walkerd signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Rs256,
+    EdDsa,
+}
+
+/// Request-rate limits of the login and register routes; `None` is off.
+#[derive(Debug, Clone, Default)]
+pub struct AuthRateLimits {
+    pub per_address_per_minute: Option<u32>,
+    pub per_username_per_minute: Option<u32>,
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -137,7 +214,7 @@ pub struct Settings {
     pub database: Database,
     pub db_name: String,
     /// `None` only with the embedded database: a development secret is then generated.
-    pub jwt_secret: Option<SecretString>,
+    pub token_keys: Option<TokenKeys>,
     pub jwt_expiry: Duration,
     pub body_limit_bytes: usize,
     pub store: StoreSettings,
@@ -149,6 +226,12 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Only check a running walkerd's liveness, then exit.
     pub healthcheck: bool,
+    pub revocation_cache: Duration,
+    pub auth_rate: AuthRateLimits,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Empty: CORS is off. `["*"]`: any origin.
+    pub cors_origins: Vec<String>,
+    pub input: InputLimits,
 }
 
 impl Settings {
@@ -180,6 +263,8 @@ impl Settings {
     }
 
     pub fn from_options(o: Options) -> Result<Settings, SettingsError> {
+        let external = o.mongodb_uri.as_deref().is_some_and(|u| !u.trim().is_empty());
+        let token_keys = token_keys(&o, external)?;
         let bind = o.bind.as_deref().unwrap_or("127.0.0.1:8000");
         let bind = bind.parse().map_err(|e| invalid("WALKERD_BIND", format!("{bind:?}: {e}")))?;
 
@@ -204,17 +289,6 @@ impl Settings {
             return Err(invalid("WALKERD_DB_NAME", "1 to 63 letters, digits, `_` or `-`"));
         }
 
-        let jwt_secret: Option<SecretString> = o.jwt_secret.map(Into::into);
-        match (&jwt_secret, &database) {
-            (Some(s), _) if s.expose_secret().len() < 32 => {
-                return Err(invalid("WALKERD_JWT_SECRET", "must be at least 32 bytes"))
-            }
-            (None, Database::External { .. }) => {
-                return Err(invalid("WALKERD_JWT_SECRET", "is required when MONGODB_URI is set"))
-            }
-            _ => {}
-        }
-
         let jwt_expiry = positive("WALKERD_JWT_EXPIRY_SECS", o.jwt_expiry_secs, 7 * 24 * 3600)?;
         let body_limit_bytes = positive("WALKERD_BODY_LIMIT_BYTES", o.body_limit_bytes, 1 << 20)?;
         let deadline = positive("WALKERD_REPLAY_DEADLINE_MS", o.replay_deadline_ms, 10_000)?;
@@ -223,6 +297,44 @@ impl Settings {
         let walk_ms = positive("WALKERD_WALK_TIME_LIMIT_MS", o.walk_time_limit_ms, 30_000)?;
         let claim = positive("WALKERD_IDEMPOTENCY_CLAIM_SECS", o.idempotency_claim_secs, 30)?;
         let shutdown = positive("WALKERD_SHUTDOWN_TIMEOUT_SECS", o.shutdown_timeout_secs, 20)?;
+        let input = InputLimits {
+            max_depth: positive("WALKERD_MAX_JSON_DEPTH", o.max_json_depth, 32)?,
+            max_string_bytes: positive("WALKERD_MAX_STRING_BYTES", o.max_string_bytes, 65_536)?,
+            max_array_len: positive("WALKERD_MAX_ARRAY_LEN", o.max_array_len, 10_000)?,
+            max_object_fields: positive("WALKERD_MAX_OBJECT_FIELDS", o.max_object_fields, 1_000)?,
+        };
+        let auth_rate = AuthRateLimits {
+            per_address_per_minute: Some(o.auth_rate_per_address.unwrap_or(6000))
+                .filter(|&n| n > 0),
+            per_username_per_minute: Some(o.auth_rate_per_username.unwrap_or(30))
+                .filter(|&n| n > 0),
+        };
+        let trusted_proxies = comma_list(o.trusted_proxies.as_deref())
+            .map(|text| {
+                let net = text
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+                net.map_err(|_| {
+                    invalid(
+                        "WALKERD_TRUSTED_PROXIES",
+                        format!("{text:?} is not an address or CIDR range"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cors_origins: Vec<String> =
+            comma_list(o.cors_origins.as_deref()).map(str::to_owned).collect();
+        for origin in &cors_origins {
+            let ok = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.ends_with('/'));
+            if !ok || (origin == "*" && cors_origins.len() > 1) {
+                return Err(invalid(
+                    "WALKERD_CORS_ORIGINS",
+                    format!("{origin:?}: give `*` alone, or origins like https://app.example.com"),
+                ));
+            }
+        }
         if let Some(0) = o.workers {
             return Err(invalid("WALKERD_WORKERS", "must be at least 1"));
         }
@@ -236,7 +348,7 @@ impl Settings {
             bind,
             database,
             db_name,
-            jwt_secret,
+            token_keys,
             jwt_expiry: Duration::from_secs(jwt_expiry),
             body_limit_bytes,
             store: StoreSettings { replay, ..StoreSettings::default() },
@@ -247,8 +359,48 @@ impl Settings {
             drain_delay: Duration::from_secs(o.drain_delay_secs.unwrap_or(5)),
             shutdown_timeout: Duration::from_secs(shutdown),
             healthcheck: o.healthcheck,
+            revocation_cache: Duration::from_secs(o.revocation_cache_secs.unwrap_or(5)),
+            auth_rate,
+            trusted_proxies,
+            cors_origins,
+            input,
         })
     }
+}
+
+fn comma_list(text: Option<&str>) -> impl Iterator<Item = &str> {
+    text.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The signing keys: a secret for HS256, or a key pair read from files.
+fn token_keys(o: &Options, external_db: bool) -> Result<Option<TokenKeys>, SettingsError> {
+    const ALGORITHM: &str = "WALKERD_JWT_ALGORITHM";
+    let algorithm = match o.jwt_algorithm.as_deref().unwrap_or("HS256") {
+        "HS256" => None,
+        "RS256" => Some(KeyAlgorithm::Rs256),
+        "EdDSA" => Some(KeyAlgorithm::EdDsa),
+        other => return Err(invalid(ALGORITHM, format!("{other:?}: use HS256, RS256 or EdDSA"))),
+    };
+    let Some(algorithm) = algorithm else {
+        return match (&o.jwt_secret, external_db) {
+            (Some(s), _) if s.len() < 32 => {
+                Err(invalid("WALKERD_JWT_SECRET", "must be at least 32 bytes"))
+            }
+            (Some(s), _) => Ok(Some(TokenKeys::Secret(s.clone().into()))),
+            (None, true) => {
+                Err(invalid("WALKERD_JWT_SECRET", "is required when MONGODB_URI is set"))
+            }
+            (None, false) => Ok(None),
+        };
+    };
+    let read = |name: &'static str, path: &Option<PathBuf>| {
+        let path =
+            path.as_ref().ok_or_else(|| invalid(name, "is required with RS256 and EdDSA"))?;
+        std::fs::read_to_string(path).map_err(|e| invalid(name, format!("{}: {e}", path.display())))
+    };
+    let private_pem = read("WALKERD_JWT_PRIVATE_KEY_FILE", &o.jwt_private_key_file)?.into();
+    let public_pem = read("WALKERD_JWT_PUBLIC_KEY_FILE", &o.jwt_public_key_file)?;
+    Ok(Some(TokenKeys::Pair { algorithm, private_pem, public_pem }))
 }
 
 fn positive<T: PartialOrd + Default>(
@@ -286,6 +438,18 @@ impl Options {
             drain_delay_secs: self.drain_delay_secs.or(file.drain_delay_secs),
             shutdown_timeout_secs: self.shutdown_timeout_secs.or(file.shutdown_timeout_secs),
             healthcheck: self.healthcheck,
+            jwt_algorithm: self.jwt_algorithm.or(file.jwt_algorithm),
+            jwt_private_key_file: self.jwt_private_key_file.or(file.jwt_private_key_file),
+            jwt_public_key_file: self.jwt_public_key_file.or(file.jwt_public_key_file),
+            revocation_cache_secs: self.revocation_cache_secs.or(file.revocation_cache_secs),
+            auth_rate_per_address: self.auth_rate_per_address.or(file.auth_rate_per_address),
+            auth_rate_per_username: self.auth_rate_per_username.or(file.auth_rate_per_username),
+            trusted_proxies: self.trusted_proxies.or(file.trusted_proxies),
+            cors_origins: self.cors_origins.or(file.cors_origins),
+            max_json_depth: self.max_json_depth.or(file.max_json_depth),
+            max_string_bytes: self.max_string_bytes.or(file.max_string_bytes),
+            max_array_len: self.max_array_len.or(file.max_array_len),
+            max_object_fields: self.max_object_fields.or(file.max_object_fields),
         }
     }
 }
@@ -319,6 +483,20 @@ mod tests {
             (Options { mongodb_uri: Some("http://x".into()), ..options() }, "MONGODB_URI"),
             (Options { body_limit_bytes: Some(0), ..options() }, "WALKERD_BODY_LIMIT_BYTES"),
             (Options { db_name: Some("a b".into()), ..options() }, "WALKERD_DB_NAME"),
+            (Options { jwt_algorithm: Some("none".into()), ..options() }, "WALKERD_JWT_ALGORITHM"),
+            (
+                Options { jwt_algorithm: Some("RS256".into()), ..options() },
+                "WALKERD_JWT_PRIVATE_KEY_FILE",
+            ),
+            (
+                Options { trusted_proxies: Some("10.0.0.0/8, proxy".into()), ..options() },
+                "WALKERD_TRUSTED_PROXIES",
+            ),
+            (
+                Options { cors_origins: Some("*,https://a.b".into()), ..options() },
+                "WALKERD_CORS_ORIGINS",
+            ),
+            (Options { max_json_depth: Some(0), ..options() }, "WALKERD_MAX_JSON_DEPTH"),
         ];
         for (options, name) in cases {
             let err = Settings::from_options(options).unwrap_err().to_string();
@@ -330,7 +508,7 @@ mod tests {
     fn the_embedded_database_needs_no_secret() {
         let settings = Settings::from_options(Options::default()).unwrap();
         assert!(matches!(settings.database, Database::Embedded { .. }));
-        assert!(settings.jwt_secret.is_none());
+        assert!(settings.token_keys.is_none());
     }
 
     #[test]

@@ -24,8 +24,11 @@ use crate::embedded_db::{EmbeddedDb, EmbeddedDbError};
 use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
 use crate::observe::observe;
+use crate::rate_limit::RateLimiter;
+use crate::revocation::Generations;
 use crate::routes::{graph, health, operations, user, walker};
-use crate::settings::{Database, Settings, SettingsError};
+use crate::security::{cors, security_headers};
+use crate::settings::{Database, Settings, SettingsError, TokenKeys};
 use crate::users::Users;
 
 #[derive(Debug, Error)]
@@ -44,6 +47,8 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Keys(#[from] crate::auth::KeyError),
     #[error("cannot keep the development secret in {path}")]
     Secret {
         path: String,
@@ -61,6 +66,11 @@ pub struct AppState {
     pub idempotency: Idempotency,
     pub settings: Settings,
     pub metrics: Metrics,
+    pub generations: Generations,
+    /// Login and register requests per client address.
+    pub address_limits: RateLimiter,
+    /// Failed logins and registrations per username.
+    pub username_limits: RateLimiter,
     /// Set when the server is shutting down: readiness then answers 503.
     pub draining: AtomicBool,
 }
@@ -91,14 +101,19 @@ impl Application {
         let users = Users::new(&store);
         let idempotency = Idempotency::new(&store, settings.idempotency_claim);
         prepare_database(&store, &users, &idempotency).await?;
-        let secret = match (&settings.jwt_secret, &settings.database) {
-            (Some(secret), _) => secret.clone(),
-            (None, Database::Embedded { data_dir, .. }) => development_secret(data_dir)?,
+        let keys = match (&settings.token_keys, &settings.database) {
+            (Some(keys), _) => keys.clone(),
+            (None, Database::Embedded { data_dir, .. }) => {
+                TokenKeys::Secret(development_secret(data_dir)?)
+            }
             (None, Database::External { .. }) => unreachable!("settings require a secret"),
         };
 
         let state = web::Data::new(AppState {
-            tokens: Tokens::new(&secret, settings.jwt_expiry),
+            tokens: Tokens::new(&keys, settings.jwt_expiry)?,
+            generations: Generations::new(users.clone(), settings.revocation_cache),
+            address_limits: RateLimiter::new(settings.auth_rate.per_address_per_minute),
+            username_limits: RateLimiter::new(settings.auth_rate.per_username_per_minute),
             store,
             users,
             walkers,
@@ -167,8 +182,11 @@ fn http_server(
     settings: &Settings,
 ) -> Result<Server, StartupError> {
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let origins = settings.cors_origins.clone();
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(cors(&origins))
+            .wrap(security_headers())
             .wrap(actix_web::middleware::from_fn(observe))
             .app_data(state.clone())
             .service(health::healthz)
@@ -182,6 +200,7 @@ fn http_server(
             .service(user::login)
             .service(user::refresh_token)
             .service(user::me)
+            .service(user::logout_all)
             .service(walker::spawn_on_root)
             .service(walker::spawn_on_node)
             .service(graph::root)

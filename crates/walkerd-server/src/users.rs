@@ -1,7 +1,9 @@
 //! User accounts: a name, a password hash and the root of the user's graph.
 //!
 //! Users live in the `users` collection, one document each:
-//! `{_id, username, key, password_hash, root, created_at}`. `key` is the name in lower case and
+//! `{_id, username, key, password_hash, root, token_gen, created_at}`. `token_gen` counts the
+//! user's `logout-all` calls (missing reads as 0): tokens carry the generation they were issued
+//! in, and a token of an older generation is revoked. `key` is the name in lower case and
 //! carries a unique index, so `Ann@Example.com` and `ann@example.com` are one identity, and two
 //! concurrent registrations of one name end with exactly one account.
 
@@ -52,6 +54,7 @@ pub struct User {
     pub username: String,
     pub password_hash: String,
     pub root: NodeId,
+    pub token_generation: i64,
 }
 
 /// The `users` collection.
@@ -82,6 +85,7 @@ impl Users {
             "key": user.username.to_lowercase(),
             "password_hash": &user.password_hash,
             "root": user.root.as_str(),
+            "token_gen": user.token_generation,
             "created_at": DateTime::now(),
         };
         match self.users.insert_one(document).await {
@@ -100,6 +104,41 @@ impl Users {
         let filter = doc! { "_id": id.to_string() };
         self.users.find_one(filter).await.map_err(db_error)?.map(user_from).transpose()
     }
+
+    /// The user's current token generation; `None` when the user does not exist.
+    pub async fn token_generation(&self, id: &UserId) -> Result<Option<i64>, ApiError> {
+        let filter = doc! { "_id": id.to_string() };
+        let found = self
+            .users
+            .find_one(filter)
+            .projection(doc! { "token_gen": 1 })
+            .await
+            .map_err(db_error)?;
+        Ok(found.map(|d| generation_of(&d)))
+    }
+
+    /// Revokes every token issued so far to the user: bumps the generation and returns the new
+    /// one, or `None` when the user does not exist.
+    pub async fn bump_token_generation(&self, id: &UserId) -> Result<Option<i64>, ApiError> {
+        use mongodb::options::ReturnDocument;
+        let filter = doc! { "_id": id.to_string() };
+        let updated = self
+            .users
+            .find_one_and_update(filter, doc! { "$inc": { "token_gen": 1_i64 } })
+            .projection(doc! { "token_gen": 1 })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(db_error)?;
+        Ok(updated.map(|d| generation_of(&d)))
+    }
+}
+
+fn generation_of(doc: &Document) -> i64 {
+    match doc.get("token_gen") {
+        Some(mongodb::bson::Bson::Int64(n)) => *n,
+        Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
+        _ => 0,
+    }
 }
 
 fn user_from(doc: Document) -> Result<User, ApiError> {
@@ -109,6 +148,7 @@ fn user_from(doc: Document) -> Result<User, ApiError> {
         username: text("username")?.to_owned(),
         password_hash: text("password_hash")?.to_owned(),
         root: NodeId::parse(text("root")?).map_err(|_| corrupt("root"))?,
+        token_generation: generation_of(&doc),
     })
 }
 

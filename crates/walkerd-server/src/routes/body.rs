@@ -1,9 +1,14 @@
 //! Reading a JSON request body within the size limit, with errors in the envelope's terms.
+//!
+//! The bytes go through [`decode_json`], which also bounds nesting, string, array and object
+//! sizes and refuses field names that MongoDB would read as operators or paths.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures::StreamExt;
 use serde_json::Value;
+
+use walkerd_runtime::input::decode_json;
 
 use crate::api::ApiError;
 use crate::startup::AppState;
@@ -35,10 +40,7 @@ pub async fn json_body(
         body.extend_from_slice(&chunk);
     }
 
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(Default::default()));
-    }
-    serde_json::from_slice(&body).map_err(|e| ApiError::validation(format!("malformed JSON: {e}")))
+    Ok(decode_json(&body, &state.settings.input)?)
 }
 
 /// The body as a JSON object.

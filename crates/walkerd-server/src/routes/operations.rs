@@ -7,6 +7,7 @@ use utoipa::OpenApi;
 
 use crate::api::ApiError;
 use crate::openapi::ApiDoc;
+use crate::security::DOCS_CONTENT_SECURITY_POLICY;
 use crate::startup::AppState;
 
 /// Prometheus text exposition; needs `Authorization: Bearer <WALKERD_METRICS_TOKEN>` when that
@@ -61,12 +62,13 @@ const DOCS_PAGE: &str = r##"<!doctype html>
 <body>
   <div id="docs"></div>
   <script src="/docs/swagger-ui-bundle.js"></script>
-  <script>
-    window.onload = () => SwaggerUIBundle({ url: "/openapi.json", dom_id: "#docs" });
-  </script>
+  <script src="/docs/init.js"></script>
 </body>
 </html>
 "##;
+
+const DOCS_INIT: &str =
+    "window.onload = () => SwaggerUIBundle({ url: \"/openapi.json\", dom_id: \"#docs\" });\n";
 
 #[utoipa::path(get, path = "/docs", tag = "operations",
     responses(
@@ -74,7 +76,10 @@ const DOCS_PAGE: &str = r##"<!doctype html>
     ))]
 #[get("/docs")]
 pub async fn docs() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DOCS_PAGE)
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, DOCS_CONTENT_SECURITY_POLICY))
+        .body(DOCS_PAGE)
 }
 
 /// Swagger UI's files, compiled into the binary (Apache-2.0; see assets/swagger-ui/LICENSE).
@@ -86,6 +91,8 @@ pub async fn docs_asset(file: web::Path<String>) -> Result<HttpResponse, ApiErro
             include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
             "application/javascript",
         ),
+        // A file of its own, so that the page's policy can forbid inline scripts.
+        "init.js" => (DOCS_INIT.as_bytes(), "application/javascript"),
         _ => return Err(ApiError::NotFound("file")),
     };
     Ok(HttpResponse::Ok().content_type(content_type).body(body))

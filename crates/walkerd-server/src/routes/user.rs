@@ -1,4 +1,4 @@
-//! `/user`: register, log in, refresh a token, who am I.
+//! `/user`: register, log in, refresh a token, who am I, revoke every token.
 //!
 //! Both body shapes that Jac-style clients send are accepted: the flat
 //! `{"username", "password"}` and the identity form
@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::{respond, ApiError};
 use crate::auth::{hash_password, verify_password, Caller};
+use crate::rate_limit::client_address;
 use crate::routes::body::json_object;
 use crate::startup::AppState;
 use crate::users::{User, UserId};
@@ -30,6 +31,7 @@ struct Credentials {
         (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
         (status = 409, description = "IDENTITY_TAKEN", body = crate::openapi::ErrorEnvelope),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = crate::openapi::ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "DATABASE_UNAVAILABLE", body = crate::openapi::ErrorEnvelope),
     )
 )]
@@ -39,13 +41,22 @@ pub async fn register(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    limit_address(&req, &state)?;
     let body = json_object(&req, payload, &state).await?;
     let credentials = credentials(&body, "identities")?;
+    let name_key = username_key(&credentials.username);
+    state.username_limits.take(&name_key).map_err(rate_limited)?;
     check_new_password(&credentials.password)?;
 
     let password_hash = hash_password(credentials.password).await?;
     let root = state.store.create_root().await?;
-    let user = User { id: UserId::new(), username: credentials.username, password_hash, root };
+    let user = User {
+        id: UserId::new(),
+        username: credentials.username,
+        password_hash,
+        root,
+        token_generation: 0,
+    };
     if !state.users.insert(&user).await? {
         // The name was taken: the root made for this request is unreachable garbage.
         state.store.discard_unused_root(&user.root).await?;
@@ -65,6 +76,7 @@ pub async fn register(
         (status = 200, description = "Logged in", body = crate::openapi::LoggedInEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = crate::openapi::ErrorEnvelope),
         (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "DATABASE_UNAVAILABLE", body = crate::openapi::ErrorEnvelope),
     )
 )]
@@ -74,18 +86,24 @@ pub async fn login(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    limit_address(&req, &state)?;
     let body = json_object(&req, payload, &state).await?;
     let credentials = credentials(&body, "identity")?;
+    // Only failures use up the name's allowance, but once it is used up nothing is checked:
+    // a guesser learns nothing more, and argon2 is not run for them.
+    let name_key = username_key(&credentials.username);
+    state.username_limits.check(&name_key).map_err(rate_limited)?;
 
     let user = state.users.by_name(&credentials.username).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     if !verify_password(credentials.password, hash).await? {
+        let _ = state.username_limits.take(&name_key);
         return Err(ApiError::Unauthorized);
     }
     let user = user.ok_or(ApiError::Unauthorized)?;
 
-    let token =
-        state.tokens.issue(&Caller { user_id: user.id.clone(), root: user.root.clone() })?;
+    let caller = Caller { user_id: user.id.clone(), root: user.root.clone() };
+    let token = state.tokens.issue(&caller, user.token_generation)?;
     let data = json!({ "token": token, "user_id": user.id.to_string(),
                        "root_id": user.root.to_string(), "username": user.username });
     Ok(respond(StatusCode::OK, data))
@@ -111,9 +129,47 @@ pub async fn refresh_token(
         .get("token")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::validation("`token` is required and must be a string"))?;
-    let caller = state.tokens.verify(token)?;
-    let token = state.tokens.issue(&caller)?;
+    let verified = state.tokens.verify(token)?;
+    state.generations.check(&verified).await?;
+    let token = state.tokens.issue(&verified.caller, verified.generation)?;
     Ok(respond(StatusCode::OK, json!({ "token": token })))
+}
+
+#[utoipa::path(
+    post, path = "/user/logout-all", tag = "user", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every earlier token is revoked; a fresh one is returned",
+         body = crate::openapi::RefreshedEnvelope),
+        (status = 401, description = "UNAUTHORIZED", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "DATABASE_UNAVAILABLE", body = crate::openapi::ErrorEnvelope),
+    )
+)]
+#[post("/user/logout-all")]
+pub async fn logout_all(
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let generation = state.generations.revoke_all(&caller.user_id).await?;
+    tracing::info!(user_id = %caller.user_id, "all tokens revoked");
+    let token = state.tokens.issue(&caller, generation)?;
+    Ok(respond(StatusCode::OK, json!({ "token": token })))
+}
+
+/// Counts the request against its client address's allowance.
+fn limit_address(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let Some(address) = client_address(req, &state.settings.trusted_proxies) else {
+        return Ok(());
+    };
+    state.address_limits.take(&address.to_string()).map_err(rate_limited)
+}
+
+/// Names are one identity whatever their case, and so is their allowance.
+fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+fn rate_limited(retry_after: std::time::Duration) -> ApiError {
+    ApiError::RateLimited { retry_after }
 }
 
 #[utoipa::path(
