@@ -1,7 +1,7 @@
-# The same commands CI runs (.ci/run), plus the run and bench commands.
-.PHONY: ci fmt lint test run bench
+# The same commands CI runs (.ci/run), plus the run, bench and fuzz commands.
+.PHONY: ci fmt lint deps test fuzz run bench
 
-ci: fmt lint test
+ci: fmt lint deps test fuzz
 
 fmt:
 	cargo fmt --all -- --check
@@ -9,8 +9,16 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
+deps:
+	scripts/install-tools.sh
+	scripts/check-deps.sh
+
 test:
 	scripts/test.sh
+
+fuzz:
+	scripts/install-tools.sh
+	scripts/fuzz.sh 60
 
 run:
 	scripts/run.sh
