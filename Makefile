@@ -24,4 +24,5 @@ run:
 	scripts/run.sh
 
 bench:
+	cargo bench -p walkerd-server --bench walkers
 	cargo bench -p walkerd-graph --bench commit_throughput

@@ -32,6 +32,19 @@ pub struct Violation {
     pub requests: Vec<u64>,
 }
 
+impl std::fmt::Display for Violation {
+    /// The user, what broke, and the first ten requests involved.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<u64> = self.requests.iter().take(10).copied().collect();
+        let more = self.requests.len().saturating_sub(shown.len());
+        write!(f, "{}: {} (requests {shown:?}", self.user, self.what)?;
+        if more > 0 {
+            write!(f, " and {more} more")?;
+        }
+        write!(f, ")")
+    }
+}
+
 /// Where to read the database from, for the checks that need it.
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -262,10 +275,7 @@ pub fn summary(history: &History, violations: &[Violation]) -> String {
         violations.len()
     );
     for v in violations.iter().take(20) {
-        let shown: Vec<u64> = v.requests.iter().take(10).copied().collect();
-        let more = v.requests.len().saturating_sub(shown.len());
-        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        text.push_str(&format!("\n  {}: {} (requests {shown:?}{more})", v.user, v.what));
+        text.push_str(&format!("\n  {v}"));
     }
     text
 }
@@ -278,7 +288,8 @@ mod tests {
 
     fn event(id: u64, op: Op, outcome: Outcome) -> Event {
         let zero = Duration::ZERO;
-        Event { id, user: 0, op, key: None, invoked: zero, completed: zero, attempts: 1, outcome }
+        let (key, invoked, completed, attempts, status) = (None, zero, zero, 1, None);
+        Event { id, user: 0, op, key, invoked, completed, attempts, status, outcome }
     }
 
     fn user() -> User {

@@ -21,6 +21,14 @@ pub enum Op {
 }
 
 impl Op {
+    /// Every op, in a fixed order.
+    pub const ALL: [Op; 4] = [Op::AddItem, Op::Touch, Op::CountUp, Op::ListItems];
+
+    /// The op that runs the walker `name`.
+    pub fn from_walker(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.walker() == name)
+    }
+
     pub fn walker(self) -> &'static str {
         match self {
             Op::AddItem => "add_item",
@@ -79,10 +87,17 @@ pub struct Event {
     pub completed: Duration,
     /// Attempts made: more than one when `Info` answers were retried with the same key.
     pub attempts: u32,
+    /// The HTTP status of the last attempt; `None` when it got no answer.
+    pub status: Option<u16>,
     pub outcome: Outcome,
 }
 
 impl Event {
+    /// From invocation (or, in an open loop, from when the request was due) to completion.
+    pub fn latency(&self) -> Duration {
+        self.completed.saturating_sub(self.invoked)
+    }
+
     /// The name add_item gives its item.
     pub fn item_name(&self) -> String {
         format!("r{}", self.id)

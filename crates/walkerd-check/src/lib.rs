@@ -13,4 +13,4 @@ pub mod workload;
 
 pub use checker::{check, summary, Database, Violation};
 pub use history::{Event, History, Op, Outcome};
-pub use workload::{RunConfig, User, Workload};
+pub use workload::{Live, RunConfig, User, Workload};

@@ -3,6 +3,15 @@
 //! Requests go to the targets round-robin, as a load balancer without sticky sessions would
 //! send them. Each add_item names its item after its request id, so the checker can tell which
 //! request each item came from.
+//!
+//! Two ways to pace requests:
+//!
+//! - *closed loop* (the default): `clients` tasks, each sending its next request when the last
+//!   one is answered. Throughput adapts to the server, so a stall shows as fewer requests;
+//! - *open loop* (`rate` set): requests are due at a fixed rate whatever the answers, and each
+//!   request's latency is measured from the time it was due, not from when it was sent. A
+//!   server that stalls therefore shows the stall in every request that queued behind it, which
+//!   a closed loop hides (coordinated omission). `clients` then bounds requests in flight.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use crate::history::{Event, History, Op, Outcome};
 
@@ -25,10 +36,15 @@ pub struct User {
 /// How to drive the targets.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// Concurrent clients (closed loop: each waits for its answer before the next request).
+    /// Concurrent clients (closed loop: each waits for its answer before the next request);
+    /// with `rate`, the most requests in flight at once.
     pub clients: usize,
-    /// Requests in all.
+    /// Requests in all (the most, when `duration` ends the run first).
     pub requests: u64,
+    /// Open loop: requests due per second, latency measured from when each was due.
+    pub rate: Option<f64>,
+    /// Stop starting requests after this long.
+    pub duration: Option<Duration>,
     /// Relative weights of the ops.
     pub mix: Vec<(Op, u32)>,
     /// Send an Idempotency-Key with every request that changes the graph, and retry `Info`
@@ -45,10 +61,30 @@ impl Default for RunConfig {
         RunConfig {
             clients: 64,
             requests: 2000,
+            rate: None,
+            duration: None,
             mix: vec![(Op::AddItem, 1), (Op::Touch, 2), (Op::CountUp, 1), (Op::ListItems, 1)],
             idempotent_retries: false,
             retry_for: Duration::from_secs(60),
             timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Counts that a run keeps up to date while it goes, for progress displays.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Requests answered (or given up on).
+    pub completed: AtomicU64,
+    /// Of those, the ones whose outcome was not `Ok`.
+    pub not_ok: AtomicU64,
+}
+
+impl Live {
+    fn record(&self, event: &Event) {
+        self.completed.fetch_add(1, Ordering::Relaxed);
+        if !event.outcome.is_ok() {
+            self.not_ok.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -74,6 +110,21 @@ impl Workload {
     pub fn target(&self) -> &str {
         let i = self.next_target.fetch_add(1, Ordering::Relaxed);
         &self.targets[i % self.targets.len()]
+    }
+
+    /// The targets, in round-robin order.
+    pub fn targets(&self) -> &[String] {
+        &self.targets
+    }
+
+    /// GETs `url` and returns the body as text, for scraping `/metrics`.
+    pub async fn get_text(&self, url: &str) -> Result<String, String> {
+        let response = self.http.get(url).timeout(Duration::from_secs(10)).send().await;
+        let response = response.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        response.text().await.map_err(|e| e.to_string())
     }
 
     /// POSTs `body` to `path` on the next target; the status and body, or why there is none.
@@ -140,40 +191,114 @@ impl Workload {
 
     /// Runs the workload over `users`; returns every request's history.
     pub async fn run(&self, users: &[User], config: &RunConfig) -> History {
+        self.run_live(users, config, &Arc::default()).await
+    }
+
+    /// [`Workload::run`], counting answers into `live` as they come.
+    pub async fn run_live(&self, users: &[User], config: &RunConfig, live: &Arc<Live>) -> History {
+        let users = Arc::new(users.to_vec());
+        let mut events = match config.rate {
+            None => self.closed_loop(users, config, live).await,
+            Some(rate) => self.open_loop(users, config, rate, live).await,
+        };
+        events.sort_by_key(|e| e.id);
+        History { events }
+    }
+
+    /// `clients` tasks, each sending its next request when the last is answered.
+    async fn closed_loop(
+        &self,
+        users: Arc<Vec<User>>,
+        config: &RunConfig,
+        live: &Arc<Live>,
+    ) -> Vec<Event> {
         let started = Instant::now();
         let next_id = Arc::new(AtomicU64::new(0));
-        let users = Arc::new(users.to_vec());
-        let tasks: Vec<_> = (0..config.clients)
-            .map(|_| {
-                let (workload, config, users) = (self.clone(), config.clone(), users.clone());
-                let next_id = next_id.clone();
-                tokio::spawn(async move {
-                    let mut events = Vec::new();
-                    loop {
-                        let id = next_id.fetch_add(1, Ordering::Relaxed);
-                        if id >= config.requests {
-                            break events;
-                        }
-                        let (user, op) = {
-                            let mut rng = rand::rng();
-                            (rng.random_range(0..users.len()), pick(&config.mix, &mut rng))
-                        };
-                        let event =
-                            workload.request(id, user, &users[user], op, &config, started).await;
-                        events.push(event);
+        let mut tasks = JoinSet::new();
+        for _ in 0..config.clients {
+            let (workload, config, users) = (self.clone(), config.clone(), users.clone());
+            let (next_id, live) = (next_id.clone(), live.clone());
+            tasks.spawn(async move {
+                let mut events = Vec::new();
+                loop {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    let out_of_time = config.duration.is_some_and(|d| started.elapsed() >= d);
+                    if id >= config.requests || out_of_time {
+                        break events;
                     }
-                })
-            })
-            .collect();
-        let mut history = History::default();
-        for task in tasks {
-            history.events.extend(task.await.expect("a workload client panicked"));
+                    let invoked = started.elapsed();
+                    let event = workload.random_request(id, &users, &config, started, invoked);
+                    let event = event.await;
+                    live.record(&event);
+                    events.push(event);
+                }
+            });
         }
-        history.events.sort_by_key(|e| e.id);
-        history
+        let mut events = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            events.extend(done.expect("a workload client panicked"));
+        }
+        events
+    }
+
+    /// Requests due every `1 / rate` seconds, at most `clients` in flight; each one's latency
+    /// counts from when it was due, so time spent waiting for a free slot is counted too.
+    async fn open_loop(
+        &self,
+        users: Arc<Vec<User>>,
+        config: &RunConfig,
+        rate: f64,
+        live: &Arc<Live>,
+    ) -> Vec<Event> {
+        let started = Instant::now();
+        let interval = Duration::from_secs_f64(1.0 / rate.max(1e-6));
+        let slots = Arc::new(Semaphore::new(config.clients.max(1)));
+        let mut tasks = JoinSet::new();
+        let mut events = Vec::new();
+        for id in 0..config.requests {
+            let due = interval.mul_f64(id as f64);
+            if config.duration.is_some_and(|d| due >= d) {
+                break;
+            }
+            tokio::time::sleep_until((started + due).into()).await;
+            let slot = slots.clone().acquire_owned().await.expect("the semaphore stays open");
+            let (workload, config, users) = (self.clone(), config.clone(), users.clone());
+            let live = live.clone();
+            tasks.spawn(async move {
+                let event = workload.random_request(id, &users, &config, started, due).await;
+                live.record(&event);
+                drop(slot);
+                event
+            });
+            // Collect finished requests as we go, so a long run holds no finished tasks.
+            while let Some(done) = tasks.try_join_next() {
+                events.push(done.expect("a workload request panicked"));
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            events.push(done.expect("a workload request panicked"));
+        }
+        events
+    }
+
+    /// A request of a random op for a random user.
+    async fn random_request(
+        &self,
+        id: u64,
+        users: &[User],
+        config: &RunConfig,
+        started: Instant,
+        invoked: Duration,
+    ) -> Event {
+        let (user, op) = {
+            let mut rng = rand::rng();
+            (rng.random_range(0..users.len()), pick(&config.mix, &mut rng))
+        };
+        self.request(id, user, &users[user], op, config, started, invoked).await
     }
 
     /// One request, retried with its key while the answer is `Info` when so configured.
+    #[allow(clippy::too_many_arguments)]
     async fn request(
         &self,
         id: u64,
@@ -182,6 +307,7 @@ impl Workload {
         op: Op,
         config: &RunConfig,
         started: Instant,
+        invoked: Duration,
     ) -> Event {
         let body = match op {
             Op::AddItem => json!({ "name": format!("r{id}") }),
@@ -189,24 +315,24 @@ impl Workload {
         };
         let key = (config.idempotent_retries && op != Op::ListItems).then(|| format!("k{id}"));
         let path = format!("/walker/{}", op.walker());
-        let invoked = started.elapsed();
         let mut attempts = 0;
-        let outcome = loop {
+        let (status, outcome) = loop {
             attempts += 1;
             let answer =
                 self.post(&path, Some(&who.token), key.as_deref(), &body, config.timeout).await;
-            let outcome = match answer {
-                Ok((status, body)) => Outcome::from_answer(status, &body),
-                Err(reason) => Outcome::Info(reason),
+            let (status, outcome) = match answer {
+                Ok((status, body)) => (Some(status), Outcome::from_answer(status, &body)),
+                Err(reason) => (None, Outcome::Info(reason)),
             };
             // Keyed requests are safe to retry, and so are reads.
             let retry = (key.is_some() || op == Op::ListItems) && outcome.is_info();
             if !retry || started.elapsed() > invoked + config.retry_for {
-                break outcome;
+                break (status, outcome);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        Event { id, user, op, key, invoked, completed: started.elapsed(), attempts, outcome }
+        let completed = started.elapsed();
+        Event { id, user, op, key, invoked, completed, attempts, status, outcome }
     }
 }
 

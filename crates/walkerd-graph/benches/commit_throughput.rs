@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, TryStreamExt};
-use mongodb::bson::{doc, Bson, Document};
-use mongodb::Collection;
+use futures::FutureExt;
+use mongodb::bson::doc;
 use walkerd_graph::{EdgeKind, NodeId, NodeKind, Store, StoreError, StoreSettings};
+use walkerd_testkit::raw::RawGraph;
 use walkerd_testkit::TestDb;
 
 const CONCURRENCY: usize = 16;
@@ -95,56 +95,11 @@ async fn store_touch(store: Store, root: NodeId) {
         .unwrap();
 }
 
-/// Edges added by the raw loop so far, to fill buckets of 100 like the store does.
-static RAW_ADDED: AtomicU64 = AtomicU64::new(0);
-
-/// The same operations as [`store_add_item`], issued directly: an insert, then an `$addToSet`
-/// on a bucket of at most 100 entries.
-async fn raw_add_item(nodes: Collection<Document>, edges: Collection<Document>, root: String) {
-    let id = NodeId::new().to_string();
-    let node = doc! { "_id": &id, "root": &root, "kind": "Item", "fields": { "name": "bench" },
-    "_v": 1_i64 };
-    nodes.insert_one(node).await.unwrap();
-    let bucket = RAW_ADDED.fetch_add(1, Ordering::Relaxed) / 100;
-    let head = format!("{root}|raw|Item|{bucket}");
-    let entry = doc! { "id": NodeId::new().to_string(), "t": &id };
-    let update = doc! {
-        "$addToSet": { "entries": entry },
-        "$inc": { "n": 1, "v": 1_i64 },
-        "$setOnInsert": { "node": &root, "ek": "raw", "tk": "Item" },
-    };
-    edges.update_one(doc! { "_id": head }, update).upsert(true).await.unwrap();
-}
-
-/// The same operations as [`store_touch`], issued directly, retrying on a stale version.
-async fn raw_touch(nodes: Collection<Document>, edges: Collection<Document>, root: String) {
-    loop {
-        let filter = doc! { "node": &root, "ek": "raw", "tk": "Item" };
-        let _: Vec<Document> = edges.find(filter).await.unwrap().try_collect().await.unwrap();
-        let filter = doc! { "node": &root, "ek": "raw", "tk": "Counter" };
-        let sets: Vec<Document> = edges.find(filter).await.unwrap().try_collect().await.unwrap();
-        let target = sets[0].get_array("entries").unwrap()[0].as_document().unwrap();
-        let id = target.get_str("t").unwrap().to_owned();
-        let ids: Vec<Bson> = vec![id.clone().into()];
-        let node = nodes.find(doc! { "_id": { "$in": ids } }).await.unwrap();
-        let node: Vec<Document> = node.try_collect().await.unwrap();
-        let (v, value) = (node[0].get_i64("_v").unwrap(), node[0].get_document("fields").unwrap());
-        let value = value.get_i64("value").unwrap();
-        let update = doc! { "$set": { "fields.value": value + 1 }, "$inc": { "_v": 1_i64 } };
-        let result = nodes.update_one(doc! { "_id": &id, "_v": v }, update).await.unwrap();
-        if result.matched_count == 1 {
-            return;
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let db = TestDb::new("bench_commit");
     let store = Store::connect(&db.uri, &db.name, StoreSettings::default()).await.unwrap();
     store.ensure_indexes().await.unwrap();
-    let nodes = store.database().collection::<Document>("nodes");
-    let edges = store.database().collection::<Document>("edges");
 
     println!(
         "commit throughput, {CONCURRENCY} clients on one graph, {:?} per phase",
@@ -154,8 +109,12 @@ async fn main() {
 
     let (s, r) = (store.clone(), store.create_root().await.unwrap());
     let walker = measure(move || store_add_item(s.clone(), r.clone())).await;
-    let (n, e, r) = (nodes.clone(), edges.clone(), store.create_root().await.unwrap().to_string());
-    let raw = measure(move || raw_add_item(n.clone(), e.clone(), r.clone())).await;
+    let graph = Arc::new(RawGraph::create(store.database()).await);
+    let raw = measure(move || {
+        let graph = graph.clone();
+        async move { graph.add_item().await }
+    })
+    .await;
     println!("{:<10} {walker:>12.0} {raw:>12.0} {:>8.2}", "add-item", walker / raw);
 
     // Each touch graph gets a counter and a few items first.
@@ -170,19 +129,17 @@ async fn main() {
     let (s, r) = (store.clone(), root.clone());
     let walker = measure(move || store_touch(s.clone(), r.clone())).await;
 
-    let raw_root = store.create_root().await.unwrap().to_string();
+    let graph = RawGraph::create(store.database()).await;
     for _ in 0..5 {
-        raw_add_item(nodes.clone(), edges.clone(), raw_root.clone()).await;
+        graph.add_item().await;
     }
-    let counter_id = NodeId::new().to_string();
-    let node = doc! { "_id": &counter_id, "root": &raw_root, "kind": "Counter",
-    "fields": { "value": 0_i64 }, "_v": 1_i64 };
-    nodes.insert_one(node).await.unwrap();
-    let head = doc! { "_id": format!("{raw_root}|raw|Counter"), "node": &raw_root, "ek": "raw",
-    "tk": "Counter", "entries": [ { "id": "x", "t": &counter_id } ] };
-    edges.insert_one(head).await.unwrap();
-    let (n, e, r) = (nodes.clone(), edges.clone(), raw_root.clone());
-    let raw = measure(move || raw_touch(n.clone(), e.clone(), r.clone())).await;
+    graph.add_counter().await;
+    let graph = Arc::new(graph);
+    let raw = measure(move || {
+        let graph = graph.clone();
+        async move { graph.touch().await }
+    })
+    .await;
     println!("{:<10} {walker:>12.0} {raw:>12.0} {:>8.2}", "touch", walker / raw);
     db.drop_database().await;
 }

@@ -24,6 +24,7 @@ pub struct Metrics {
     replays: HistogramVec,
     budget_exhausted: IntCounterVec,
     database_errors: IntCounterVec,
+    database_commands: IntCounter,
     transactions: IntCounterVec,
 }
 
@@ -91,6 +92,14 @@ impl Metrics {
             "Requests that failed on the database, by kind.",
             &["kind"],
         );
+        // Counted by the driver's command monitor (see `startup::connect`): commands per request
+        // is the figure that says whether a walker makes the round trips it should.
+        let database_commands = IntCounter::new(
+            "walkerd_database_commands_total",
+            "Commands sent to the database, by every route and background task.",
+        )
+        .expect("a valid metric");
+        registry.register(Box::new(database_commands.clone())).expect("registered once");
         let transactions = counter_vec(
             &registry,
             "walkerd_transactions_total",
@@ -116,6 +125,7 @@ impl Metrics {
             replays,
             budget_exhausted,
             database_errors,
+            database_commands,
             transactions,
         }
     }
@@ -148,6 +158,11 @@ impl Metrics {
         if outcome == "write_conflict" {
             self.budget_exhausted.with_label_values(&[walker]).inc();
         }
+    }
+
+    /// The counter the driver's command monitor bumps for each command it starts.
+    pub fn database_commands(&self) -> IntCounter {
+        self.database_commands.clone()
     }
 
     pub fn database_error(&self, kind: &str) {

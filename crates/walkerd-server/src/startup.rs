@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use mongodb::event::command::CommandEvent;
+use mongodb::event::EventHandler;
 use mongodb::options::ClientOptions;
+use prometheus::IntCounter;
 use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
 use walkerd_graph::{Store, StoreError};
@@ -97,7 +100,8 @@ impl Application {
             None => tracing::info!(db = %settings.db_name, "using the database from MONGODB_URI"),
         }
 
-        let store = connect(&uri, &settings).await?;
+        let metrics = Metrics::new();
+        let store = connect(&uri, &settings, metrics.database_commands()).await?;
         let users = Users::new(&store);
         let idempotency = Idempotency::new(&store, settings.idempotency_claim);
         prepare_database(&store, &users, &idempotency).await?;
@@ -119,7 +123,7 @@ impl Application {
             walkers,
             idempotency,
             settings: settings.clone(),
-            metrics: Metrics::new(),
+            metrics,
             draining: AtomicBool::new(false),
         });
         let listener = TcpListener::bind(settings.bind)
@@ -230,11 +234,23 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 
 /// A store whose client gives up quickly when the database is away, so that requests answer
 /// 503 in seconds rather than hang.
-async fn connect(uri: &SecretString, settings: &Settings) -> Result<Store, StoreError> {
+async fn connect(
+    uri: &SecretString,
+    settings: &Settings,
+    commands: IntCounter,
+) -> Result<Store, StoreError> {
     let mut options = ClientOptions::parse(uri.expose_secret())
         .await
         .map_err(|source| StoreError::Database { context: "parsing MONGODB_URI", source })?;
     options.app_name = Some("walkerd".into());
+    options.command_event_handler = Some(EventHandler::callback(move |event| {
+        if let CommandEvent::Started(started) = event {
+            commands.inc();
+            // Names only, never bodies: RUST_LOG=walkerd::db=trace shows each request's round
+            // trips.
+            tracing::trace!(target: "walkerd::db", command = %started.command_name);
+        }
+    }));
     options.server_selection_timeout = Some(Duration::from_secs(5));
     options.connect_timeout = Some(Duration::from_secs(5));
     Store::with_options(options, &settings.db_name, settings.store.clone())

@@ -7,6 +7,10 @@
 //!
 //! The server binary is found through `WALKERD_EMBEDDED_DB_BIN`, then `PATH`, then
 //! `~/.cargo/bin`; `.ci/run` installs it.
+//!
+//! [`raw`] holds the benchmarks' ceiling loops: the walkers' MongoDB operations, sent directly.
+
+pub mod raw;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
