@@ -19,7 +19,7 @@ struct Wander {}
 impl Walker for Wander {
     fn enter<'a>(&'a mut self, walk: &'a mut Walk<'_>) -> BoxFuture<'a, Result<(), WalkError>> {
         async move {
-            let here = walk.here().id.clone();
+            let here = walk.here_id().clone();
             if walk.at_root() {
                 let kind = NodeKind::new("Item").unwrap();
                 walk.create_child(&here, &kind, json!({ "name": "marker" }))?;

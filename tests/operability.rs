@@ -174,3 +174,49 @@ async fn request_ids_are_echoed_when_sane_and_generated_otherwise() {
     assert_eq!(replaced.len(), 36, "{replaced}");
     assert_ne!(echo(absent), replaced);
 }
+
+/// The value of an unlabelled counter in a /metrics text.
+fn counter(text: &str, name: &str) -> f64 {
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
+    let value = line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok());
+    value.unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn demo_walkers_send_the_fewest_database_commands_their_reads_and_writes_need() {
+    // A long revocation cache keeps the once-in-a-while token check out of the counts.
+    let app = spawn_app_with("round_trips", demo_walkers(), |s| {
+        s.revocation_cache = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let (token, _) = app.user("frugal").await;
+    // More items than the server's default first batch (101), which would cost a getMore.
+    for n in 0..150 {
+        app.walk(&token, "add_item", json!({ "name": format!("i{n}") })).await;
+    }
+    app.walk(&token, "touch", json!({})).await;
+
+    let commands = || async {
+        let text = app.get("/metrics", None).await.body.as_str().unwrap_or_default().to_owned();
+        counter(&text, "walkerd_database_commands_total")
+    };
+    // add_item: insert the node, add the edge. list_items and read_counter: list the edges,
+    // load their targets. count_up: the same, then one increment. touch: list and load the
+    // items, list and load the counter, one conditional write.
+    let fewest = [
+        ("add_item", 2.0),
+        ("list_items", 2.0),
+        ("read_counter", 2.0),
+        ("count_up", 3.0),
+        ("touch", 5.0),
+    ];
+    for (walker, expected) in fewest {
+        let before = commands().await;
+        for _ in 0..10 {
+            let reply = app.walk(&token, walker, json!({})).await;
+            assert_eq!(reply.status, 200, "{walker}: {:?}", reply.body);
+        }
+        let per_request = (commands().await - before) / 10.0;
+        assert_eq!(per_request, expected, "{walker}: database commands per request");
+    }
+}

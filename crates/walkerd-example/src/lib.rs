@@ -76,12 +76,12 @@ pub struct Pin {}
 impl Walker for Pin {
     fn enter<'a>(&'a mut self, walk: &'a mut Walk<'_>) -> BoxFuture<'a, Result<(), WalkError>> {
         async move {
-            if walk.here().kind != note() {
+            if walk.here().await?.kind != note() {
                 return Err(WalkError::Failed("pin must be spawned on a note".into()));
             }
-            let here = walk.here().id.clone();
+            let here = walk.here_id().clone();
             walk.set(&here, "pinned", json!(true))?;
-            let pinned = walk.here().clone();
+            let pinned = walk.here().await?;
             walk.report(node_json(&pinned));
             Ok(())
         }

@@ -115,6 +115,10 @@ impl UnitOfWork {
         let missing: Vec<&str> =
             ids.iter().filter(|id| !self.nodes.contains_key(*id)).map(NodeId::as_str).collect();
         if !missing.is_empty() {
+            // One batch for all of them: the server's default first batch (101 documents) would
+            // cost a second round trip for every larger load. One more than can match, because a
+            // batch filled exactly leaves the cursor open and costs an empty getMore.
+            let batch = u32::try_from(missing.len() + 1).unwrap_or(u32::MAX);
             let filter = doc! {
                 "_id": { "$in": missing },
                 "root": self.root.as_str(),
@@ -124,6 +128,7 @@ impl UnitOfWork {
                 .store
                 .nodes()
                 .find(filter)
+                .batch_size(batch)
                 .await
                 .ctx("loading nodes")?
                 .try_collect()

@@ -133,8 +133,11 @@ impl Registry {
                 let attachment = attachment.clone();
                 async move {
                     let mut walker = walker?;
-                    let here = work.load(&spawn).await?.cloned().ok_or(WalkError::NodeNotFound)?;
-                    let mut walk = Walk::new(work, here, deadline);
+                    // The root always exists; any other spawn node must, before the walk starts.
+                    if &spawn != work.root() && work.load(&spawn).await?.is_none() {
+                        return Err(WalkError::NodeNotFound);
+                    }
+                    let mut walk = Walk::new(work, spawn, deadline);
                     walk_all(&mut *walker, &mut walk, max_visits).await?;
                     let (result, reports) = (walker.result(), walk.into_reports());
                     if let Some(a) = attachment {
@@ -170,8 +173,10 @@ async fn walk_all(
             return Err(WalkError::TimeLimitExceeded);
         }
         // A queued node that no longer exists (or never belonged to this graph) is skipped.
-        let Some(node) = walk.work().load(&next).await?.cloned() else { continue };
-        walk.move_to(node);
+        if walk.work().load(&next).await?.is_none() {
+            continue;
+        }
+        walk.move_to(next);
         walker.enter(walk).await?;
     }
     if Instant::now() > walk.deadline() {

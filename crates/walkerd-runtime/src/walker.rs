@@ -8,6 +8,12 @@
 //!
 //! A walk may run several times (each conflict replays it from fresh state), so a walker must
 //! have no effect outside the graph and its reports.
+//!
+//! The node a walker is on is loaded only when the walker asks for it ([`Walk::here`]): most
+//! walkers start on the root and only follow its edges, and not loading the root saves one
+//! database round trip on every such request. A walker that changes a node's fields must have
+//! read that node first (through `here`, `load` or `children`), the root included, because a
+//! change is conditional on the version read.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -35,7 +41,7 @@ pub trait Walker: Send + 'static {
 /// A walker's view of the graph during one attempt of one run.
 pub struct Walk<'w> {
     work: &'w mut UnitOfWork,
-    here: Node,
+    here: NodeId,
     queue: VecDeque<NodeId>,
     reports: Vec<Value>,
     disengaged: bool,
@@ -43,7 +49,7 @@ pub struct Walk<'w> {
 }
 
 impl<'w> Walk<'w> {
-    pub(crate) fn new(work: &'w mut UnitOfWork, here: Node, deadline: Instant) -> Self {
+    pub(crate) fn new(work: &'w mut UnitOfWork, here: NodeId, deadline: Instant) -> Self {
         Walk {
             work,
             here,
@@ -54,14 +60,22 @@ impl<'w> Walk<'w> {
         }
     }
 
-    /// The node the walker is on.
-    pub fn here(&self) -> &Node {
+    /// The node the walker is on, as this run sees it (its own changes included). Loaded from
+    /// the database on first use only.
+    pub async fn here(&mut self) -> Result<Node, WalkError> {
+        self.check_time()?;
+        let node = self.work.load(&self.here).await?;
+        node.cloned().ok_or(WalkError::NodeNotFound)
+    }
+
+    /// The id of the node the walker is on; needs no database read.
+    pub fn here_id(&self) -> &NodeId {
         &self.here
     }
 
     /// True on the graph's root node.
     pub fn at_root(&self) -> bool {
-        &self.here.id == self.work.root()
+        &self.here == self.work.root()
     }
 
     /// The graph's root node id.
@@ -150,11 +164,6 @@ impl<'w> Walk<'w> {
     /// change of that node).
     pub fn set(&mut self, node: &NodeId, field: &str, value: Value) -> Result<(), WalkError> {
         self.work.set(node, field, json_to_bson(value)?)?;
-        if node == &self.here.id {
-            if let Some(updated) = self.work.node(node) {
-                self.here = updated.clone();
-            }
-        }
         Ok(())
     }
 
@@ -187,7 +196,7 @@ impl<'w> Walk<'w> {
         self.deadline
     }
 
-    pub(crate) fn move_to(&mut self, node: Node) {
+    pub(crate) fn move_to(&mut self, node: NodeId) {
         self.here = node;
     }
 

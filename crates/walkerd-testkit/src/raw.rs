@@ -98,8 +98,21 @@ impl RawGraph {
     /// Counts the items (their edges only), reads the counter and writes `value + 1` if its
     /// version is unchanged, retrying on a stale one: four commands an attempt.
     pub async fn touch(&self) {
+        self.bump_counter(false).await;
+    }
+
+    /// [`RawGraph::touch`], loading the items too, as the demo `touch` walker does: five
+    /// commands an attempt.
+    pub async fn touch_loading_items(&self) {
+        self.bump_counter(true).await;
+    }
+
+    async fn bump_counter(&self, load_items: bool) {
         loop {
-            let _items = self.targets("Item").await.len();
+            let items = self.targets("Item").await;
+            if load_items {
+                self.load(items).await;
+            }
             let counter = self.targets("Counter").await;
             let counter = self.load(counter).await;
             let counter = counter.first().expect("add_counter comes first");
