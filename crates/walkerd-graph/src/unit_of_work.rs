@@ -119,11 +119,10 @@ impl UnitOfWork {
             // cost a second round trip for every larger load. One more than can match, because a
             // batch filled exactly leaves the cursor open and costs an empty getMore.
             let batch = u32::try_from(missing.len() + 1).unwrap_or(u32::MAX);
-            let filter = doc! {
-                "_id": { "$in": missing },
-                "root": self.root.as_str(),
-                "_deleted": { "$exists": false },
-            };
+            // The graph is checked here rather than in the filter: with `root` in it, a planner
+            // weighs the `(root, kind)` index against `_id` (on secantusd-rs at every query, which
+            // costs ten times the lookup), and the ids alone already find at most these nodes.
+            let filter = doc! { "_id": { "$in": missing }, "_deleted": { "$exists": false } };
             let docs: Vec<Document> = self
                 .store
                 .nodes()
@@ -136,6 +135,9 @@ impl UnitOfWork {
                 .ctx("loading nodes")?;
             for doc in docs {
                 let node = node_from_document(doc)?;
+                if node.root != self.root {
+                    continue;
+                }
                 let read_at = Some(node.version);
                 let tracked = Tracked {
                     node,

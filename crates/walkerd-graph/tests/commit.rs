@@ -148,10 +148,15 @@ async fn a_node_from_another_graph_is_invisible() {
 
     let mut work = store.begin(&bob);
     assert!(work.load(&secret).await.unwrap().is_none());
+    assert!(work.load(&alice).await.unwrap().is_none(), "another graph's root");
+    assert!(work.load_many(&[secret.clone(), alice.clone()]).await.unwrap().is_empty());
     assert!(work.edges_in(&secret).await.unwrap().is_empty());
+    assert!(matches!(work.set(&secret, "name", "mine"), Err(StoreError::NodeNotFound(_))));
     assert!(matches!(
         work.connect(&bob, &secret, edge(), doc! {}),
         Err(StoreError::NodeNotFound(_))
     ));
+    work.commit().await.unwrap();
+    assert_eq!(item_names(&store, &alice).await, ["secret"]);
     db.drop_database().await;
 }
