@@ -237,3 +237,66 @@ async fn a_graph_write_whose_key_is_still_running_answers_409() {
         send(&app, Method::GET, &format!("/graph/nodes/{root}/edges"), &token, &[], None).await;
     assert!(listed["data"]["edges"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn one_edge_set_pages_from_its_index_across_buckets_without_repeats() {
+    let app = spawn_app("graph_set_pages").await;
+    let (token, login) = app.user("pager").await;
+    let root = login["root_id"].as_str().unwrap().to_owned();
+    let children = format!("/graph/nodes/{root}/children");
+    let mut created = std::collections::BTreeSet::new();
+    // 120 items fill more than one bucket (100 entries each); a counter is another set.
+    for i in 0..120 {
+        let body = json!({ "kind": "Item", "fields": { "i": i } });
+        let (status, _, child) = send(&app, Method::POST, &children, &token, &[], Some(body)).await;
+        assert_eq!(status, 201, "{child}");
+        created.insert(child["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let counter = json!({ "kind": "Counter", "fields": {} });
+    send(&app, Method::POST, &children, &token, &[], Some(counter)).await;
+
+    let list = format!("/graph/nodes/{root}/edges?kind=Edge&target_kind=Item&limit=50");
+    let (mut seen, mut sizes, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("{list}&cursor={c}"),
+            None => list.clone(),
+        };
+        let (status, etag, page) = send(&app, Method::GET, &path, &token, &[], None).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(etag, None, "a page of one set has no listing ETag");
+        let edges = page["data"]["edges"].as_array().unwrap();
+        sizes.push(edges.len());
+        for edge in edges {
+            assert_eq!(edge["target_kind"], "Item");
+            seen.push(edge["target"].as_str().unwrap().to_owned());
+        }
+        cursor = page["data"]["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(sizes, [50, 50, 20]);
+    assert_eq!(seen.len(), 120, "an edge came twice");
+    assert_eq!(seen.into_iter().collect::<std::collections::BTreeSet<_>>(), created);
+
+    let bad = [
+        format!("/graph/nodes/{root}/edges?target_kind=Item"),
+        format!("/graph/nodes/{root}/edges?kind=Edge&target_kind=Item&direction=in"),
+        format!("/graph/nodes/{root}/edges?kind=Edge&target_kind=It%24em"),
+        format!("{list}&cursor=12"),
+        format!("{list}&cursor=-1-0123"),
+        format!("{list}&cursor=x-y"),
+    ];
+    for path in bad {
+        let (status, _, body) = send(&app, Method::GET, &path, &token, &[], None).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("VALIDATION_ERROR")),
+            "{path}"
+        );
+    }
+    let (other, _) = app.user("stranger").await;
+    let (status, _, _) = send(&app, Method::GET, &list, &other, &[], None).await;
+    assert_eq!(status, 404, "another user's node");
+}

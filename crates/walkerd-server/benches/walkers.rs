@@ -10,7 +10,8 @@
 //!    `walkerd_database_commands_total`, next to the fewest the design allows;
 //! 3. a hot node: 64 concurrent `touch` on one user against one client in series;
 //! 4. fan-out: the latency of adding an edge and of reading a page of 50 edges on a node with
-//!    1k, 10k and 200k edges;
+//!    1k, 10k and 200k edges: one edge set paged over HTTP and from the store, and the page of
+//!    a whole listing (which reads every edge of the node);
 //! 5. the walkerd process's resident memory, idle and under load at concurrency 64.
 //!
 //! `WALKERD_BENCH_SECS` sets each timed phase (default 5); `WALKERD_BENCH_FANOUT` the edge
@@ -299,8 +300,8 @@ where
 async fn fan_out(workload: &Workload, user: &User, store: &Store) {
     println!("\n4. fan-out: one node with many edges (median / p99 ms of 50 calls each)");
     println!(
-        "{:>8} {:>16} {:>18} {:>18}",
-        "edges", "add edge (HTTP)", "page of 50 (HTTP)", "page of 50 (store)"
+        "{:>8} {:>16} {:>18} {:>18} {:>18}",
+        "edges", "add edge (HTTP)", "set page (HTTP)", "set page (store)", "listing (HTTP)"
     );
     let root = NodeId::parse(&user.root_id).unwrap();
     let http = reqwest::Client::new();
@@ -311,24 +312,34 @@ async fn fan_out(workload: &Workload, user: &User, store: &Store) {
         grow(store, &root, &parent_id, size).await;
         eprintln!("  ({size} edges built in {:.0} s)", built.elapsed().as_secs_f64());
 
-        let (add_p50, add_p99) =
-            time_calls(50, || async { drop(create_child(workload, user, &parent).await) }).await;
-        let url = format!("{}/graph/nodes/{parent}/edges?limit=50", workload.targets()[0]);
-        let (page_p50, page_p99) = time_calls(50, || async {
-            let response = http.get(&url).bearer_auth(&user.token).send().await.unwrap();
-            assert!(response.status().is_success(), "{}", response.status());
-            let page: Value = response.json().await.unwrap();
-            assert_eq!(page["data"]["edges"].as_array().map(Vec::len), Some(50), "{page}");
-        })
-        .await;
+        let add = time_calls(50, || async { drop(create_child(workload, user, &parent).await) });
+        let add = add.await;
+        let edges = format!("{}/graph/nodes/{parent}/edges", workload.targets()[0]);
+        let page = |url: String| {
+            let (http, token) = (&http, &user.token);
+            async move {
+                let response = http.get(&url).bearer_auth(token).send().await.unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+                let page: Value = response.json().await.unwrap();
+                assert_eq!(page["data"]["edges"].as_array().map(Vec::len), Some(50), "{page}");
+            }
+        };
+        let set_url = format!("{edges}?kind=Edge&target_kind=Item&limit=50");
+        let set_page = time_calls(50, || page(set_url.clone())).await;
         let (edge, item) = (EdgeKind::generic(), NodeKind::new("Item").unwrap());
-        let (store_p50, store_p99) = time_calls(50, || async {
+        let store_page = time_calls(50, || async {
             let page = store.page_edges(&parent_id, &edge, &item, None, 50).await.unwrap();
             assert_eq!(page.edges.len(), 50);
         })
         .await;
+        let listing = time_calls(50, || page(format!("{edges}?limit=50"))).await;
+        let cell = |(p50, p99): (f64, f64)| format!("{p50:>8.2} / {p99:>7.2}");
         println!(
-            "{size:>8} {add_p50:>7.2} / {add_p99:>6.2} {page_p50:>8.2} / {page_p99:>7.2} {store_p50:>8.2} / {store_p99:>7.2}"
+            "{size:>8} {:>16} {:>18} {:>18} {:>18}",
+            cell(add),
+            cell(set_page),
+            cell(store_page),
+            cell(listing)
         );
     }
 }
