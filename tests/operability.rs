@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 use support::*;
+use walkerd_load::metrics::ServerCounters;
 
 /// Every route the app serves, as (method, path template).
 const ROUTES: &[(&str, &str)] = &[
@@ -175,13 +176,6 @@ async fn request_ids_are_echoed_when_sane_and_generated_otherwise() {
     assert_ne!(echo(absent), replaced);
 }
 
-/// The value of an unlabelled counter in a /metrics text.
-fn counter(text: &str, name: &str) -> f64 {
-    let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
-    let value = line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok());
-    value.unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
-
 #[tokio::test]
 async fn demo_walkers_send_the_fewest_database_commands_their_reads_and_writes_need() {
     // A long revocation cache keeps the once-in-a-while token check out of the counts.
@@ -198,7 +192,8 @@ async fn demo_walkers_send_the_fewest_database_commands_their_reads_and_writes_n
 
     let commands = || async {
         let text = app.get("/metrics", None).await.body.as_str().unwrap_or_default().to_owned();
-        counter(&text, "walkerd_database_commands_total")
+        assert!(text.contains("walkerd_database_commands_total"), "{text}");
+        ServerCounters::parse(&text).database_commands
     };
     // add_item: insert the node, add the edge. list_items and read_counter: list the edges,
     // load their targets. count_up: the same, then one increment. touch: list and load the

